@@ -1,0 +1,51 @@
+"""The wrapper every handler shares: event in, one use case, the API's own dialect out, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from push_registry.errors import RegistryError
+from push_registry.http import Request, Response
+from push_registry.observability import logger, metrics
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class Dialect(Protocol):
+    """One API's response format for errors."""
+
+    def render(self, error: RegistryError) -> Response: ...
+
+    def internal_error(self) -> Response: ...
+
+
+def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Response]], Handler]:
+    """Turn `use(request) -> Response` into a Lambda handler for API Gateway REST proxy events."""
+
+    def wrap(use: Callable[[Request], Response]) -> Handler:
+        @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+        @metrics.log_metrics(capture_cold_start_metric=False)
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            logger.append_keys(api=api)
+            metrics.add_dimension(name="api", value=api)
+            try:
+                response = use(Request.from_event(event))
+                outcome = "ok"
+            except RegistryError as error:
+                response = dialect.render(error)
+                outcome = type(error).__name__
+            except Exception:
+                # Unexpected: the traceback goes to the log (it holds no request values), the client
+                # gets the dialect's generic 500.
+                logger.exception("unhandled error")
+                response = dialect.internal_error()
+                outcome = "InternalError"
+            logger.info("request handled", extra={"status": response.status, "outcome": outcome})
+            return response.to_proxy_result()
+
+        return handler
+
+    return wrap

@@ -1,0 +1,95 @@
+"""Domain errors: every failure an endpoint can report, independent of any API's response dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RegistryError(Exception):
+    """Base of every error an endpoint turns into a 4xx/5xx response."""
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input field.
+
+    `field` is a dotted path (`device_info.app_version`); `problem` is one of: required, empty,
+    too_long, not_string, not_object, unknown_field, invalid_choice, invalid_format, malformed.
+    """
+
+    field: str
+    problem: str
+    detail: str = ""
+
+
+class InvalidRequest(RegistryError):
+    """The request body or parameters break the contract; `problems` lists every failing field."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(", ".join(f"{p.field}:{p.problem}" for p in problems))
+        self.problems = problems
+
+    @classmethod
+    def single(cls, field: str, problem: str, detail: str = "") -> InvalidRequest:
+        return cls([FieldProblem(field, problem, detail)])
+
+    @property
+    def first(self) -> FieldProblem:
+        return self.problems[0]
+
+
+class MissingBody(RegistryError):
+    """The endpoint needs a JSON body and none was sent."""
+
+
+class MalformedBody(RegistryError):
+    """The body is not JSON (or not UTF-8), or not a JSON object."""
+
+
+class PayloadTooLarge(RegistryError):
+    """The body is larger than the endpoint accepts."""
+
+
+class Unauthenticated(RegistryError):
+    """No usable credentials: `reason` is `missing` (no Authorization header) or `invalid`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(RegistryError):
+    """Valid credentials that do not grant this operation (e.g. another account's devices)."""
+
+
+class TokenTaken(RegistryError):
+    """The push token is held by a live registration; `device_id` is set when the caller holds it."""
+
+    def __init__(self, held_by_caller: bool, device_id: str | None = None) -> None:
+        super().__init__("token already registered")
+        self.held_by_caller = held_by_caller
+        self.device_id = device_id
+
+
+class DeviceNotFound(RegistryError):
+    """No live registration with that id belongs to the caller."""
+
+
+class RateLimited(RegistryError):
+    """Too many requests for one key in the current window."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Unavailable(RegistryError):
+    """A dependency (DynamoDB) kept failing after bounded retries; the client may retry later."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Contention(RegistryError):
+    """Concurrent writers kept colliding on one item; retried by the storage adapter, then Unavailable."""

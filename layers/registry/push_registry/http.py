@@ -1,0 +1,95 @@
+"""API Gateway REST proxy events in, proxy responses out: the only module that knows their shape."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from push_registry.errors import MalformedBody, MissingBody, PayloadTooLarge
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a handler needs from one API Gateway REST proxy event. Header names are lower-cased."""
+
+    method: str
+    path_parameters: Mapping[str, str]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes | None
+    source_ip: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Request:
+        context = event.get("requestContext") or {}
+        identity = context.get("identity") or {}
+        return cls(
+            method=str(event.get("httpMethod") or ""),
+            path_parameters=dict(event.get("pathParameters") or {}),
+            query=dict(event.get("queryStringParameters") or {}),
+            headers={str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()},
+            body=_body_bytes(event),
+            source_ip=identity.get("sourceIp"),
+            request_id=context.get("requestId"),
+        )
+
+    def json_object(self, max_bytes: int) -> dict[str, Any] | None:
+        """The body as a JSON object; None when there is no body at all."""
+        if self.body is None or not self.body.strip():
+            return None
+        if len(self.body) > max_bytes:
+            raise PayloadTooLarge()
+        try:
+            value = json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise MalformedBody() from None
+        if not isinstance(value, dict):
+            raise MalformedBody()
+        return value
+
+    def required_json_object(self, max_bytes: int) -> dict[str, Any]:
+        value = self.json_object(max_bytes)
+        if value is None:
+            raise MissingBody()
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A JSON response; `body=None` sends no body (204)."""
+
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_proxy_result(self) -> dict[str, Any]:
+        headers = dict(self.headers)
+        if self.body is None:
+            return {"statusCode": self.status, "headers": headers, "body": ""}
+        headers.setdefault("Content-Type", "application/json")
+        return {
+            "statusCode": self.status,
+            "headers": headers,
+            "body": json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+        }
+
+
+def _body_bytes(event: Mapping[str, Any]) -> bytes | None:
+    body = event.get("body")
+    if body is None:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(str(body), validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedBody() from None
+    return str(body).encode("utf-8", errors="surrogatepass")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")

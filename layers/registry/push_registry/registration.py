@@ -1,0 +1,108 @@
+"""The registration: one push token held by one owner, and the rules every API shares about it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+TOKEN_MAX_LENGTH = 4096
+# FCM, APNs and web-push tokens are all printable ASCII; anything else (spaces, controls, non-ASCII)
+# is a client bug, and rejecting it keeps one token from having two spellings.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
+_APNS_SHAPE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class Provider(StrEnum):
+    """The push service that issued the token and will deliver to it."""
+
+    FCM = "fcm"
+    APNS = "apns"
+    WEBPUSH = "webpush"
+
+
+class Platform(StrEnum):
+    ANDROID = "android"
+    IOS = "ios"
+    WEB = "web"
+
+
+def is_well_formed_token(token: str) -> bool:
+    return 0 < len(token) <= TOKEN_MAX_LENGTH and _TOKEN_SHAPE.fullmatch(token) is not None
+
+
+def token_digest(token: str) -> str:
+    """The token's storage key: a SHA-256, because tokens (≤ 4096 chars) outgrow DynamoDB's 2048-byte keys."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def token_fingerprint(token: str) -> str:
+    """A short, non-reversible name for a token, safe to log."""
+    return token_digest(token)[:12]
+
+
+def guess_provider(token: str, platform: str | None) -> Provider:
+    """Best guess when the API does not say: APNs device tokens are 64 hex digits, web push uses URLs."""
+    if token.startswith("https://"):
+        return Provider.WEBPUSH
+    if platform == Platform.IOS and _APNS_SHAPE.fullmatch(token):
+        return Provider.APNS
+    return Provider.FCM
+
+
+def new_registration_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the second, as every seed shows timestamps."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A push token registered to an owner (the JWT `sub`), alive until `expires_at` unless deactivated."""
+
+    id: str
+    owner: str
+    token: str
+    provider: Provider
+    platform: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime
+    expires_at: int
+    source: str
+    active: bool = True
+    device_info: dict[str, str] = field(default_factory=dict)
+    tenant: str | None = None
+
+    @property
+    def token_digest(self) -> str:
+        return token_digest(self.token)
+
+    def is_live(self, now: datetime) -> bool:
+        """Deactivated and expired registrations are absent, even before DynamoDB's TTL removes them."""
+        return self.active and self.expires_at > int(now.timestamp())
+
+    def used(self, now: datetime, lifetime: timedelta, **changes: object) -> Registration:
+        """This registration after a use at `now`: last use and expiry move forward."""
+        return replace(
+            self,
+            updated_at=now,
+            last_used_at=now,
+            expires_at=expiry_after(now, lifetime),
+            **changes,  # type: ignore[arg-type]
+        )
+
+
+def expiry_after(last_use: datetime, lifetime: timedelta) -> int:
+    """Epoch seconds for the table's TTL attribute."""
+    return int((last_use + lifetime).timestamp())

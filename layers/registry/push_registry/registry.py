@@ -1,0 +1,155 @@
+"""Use cases of the registry: register, list, update and deactivate devices, shared by every API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from push_registry.errors import DeviceNotFound, InvalidRequest
+from push_registry.registration import (
+    Provider,
+    Registration,
+    expiry_after,
+    guess_provider,
+    new_registration_id,
+    utc_now,
+)
+from push_registry.storage import RegistrationStore
+
+# A concurrent writer can move or refresh a registration between our read and our conditional write;
+# the write then fails its condition and we read again, a bounded number of times.
+_STALE_READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """What a client asks to register."""
+
+    token: str
+    platform: str | None
+    device_info: dict[str, str] = field(default_factory=dict)
+    provider: Provider | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChange:
+    """A PATCH: every field left as None keeps its stored value; an empty change is a heartbeat."""
+
+    token: str | None = None
+    device_info: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePage:
+    devices: list[Registration]
+    next_cursor: str | None
+
+
+class Registry:
+    """The registry's rules over a RegistrationStore; `clock` is injectable for tests."""
+
+    def __init__(
+        self,
+        store: RegistrationStore,
+        lifetime: timedelta = timedelta(days=30),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._lifetime = lifetime
+        self._clock = clock
+
+    def register_device(self, owner: str, device: NewDevice, source: str) -> Registration:
+        """Create a registration; TokenTaken when a live registration (anyone's) holds the token."""
+        now = self._clock()
+        registration = Registration(
+            id=new_registration_id(),
+            owner=owner,
+            token=device.token,
+            provider=device.provider or guess_provider(device.token, device.platform),
+            platform=device.platform,
+            device_info=dict(device.device_info),
+            tenant=device.tenant,
+            created_at=now,
+            updated_at=now,
+            last_used_at=now,
+            expires_at=expiry_after(now, self._lifetime),
+            source=source,
+        )
+        self._store.add(registration, now)
+        return registration
+
+    def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
+        """The owner's live registrations, newest `created_at` first, `limit` at a time."""
+        ordered = sorted(
+            self._store.live_of(owner, self._clock()),
+            key=lambda registration: (registration.created_at, registration.id),
+            reverse=True,
+        )
+        if cursor is not None:
+            after = _decode_cursor(cursor)
+            ordered = [r for r in ordered if (r.created_at.isoformat(timespec="microseconds"), r.id) < after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        return DevicePage(page, _encode_cursor(page[-1]) if more and page else None)
+
+    def update_device(self, owner: str, device_id: str, change: DeviceChange) -> Registration:
+        """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat."""
+        for _ in range(_STALE_READ_ATTEMPTS):
+            current = self._live(owner, device_id)
+            now = self._clock()
+            updated = current.used(
+                now,
+                self._lifetime,
+                device_info=current.device_info if change.device_info is None else dict(change.device_info),
+                token=change.token or current.token,
+            )
+            if change.token is not None and change.token != current.token:
+                updated = replace(updated, provider=guess_provider(change.token, current.platform))
+            try:
+                if updated.token == current.token:
+                    self._store.save(current, updated, now)
+                else:
+                    self._store.move_token(current, updated, now)
+                return updated
+            except DeviceNotFound:
+                continue
+        raise DeviceNotFound()
+
+    def deactivate_device(self, owner: str, device_id: str) -> None:
+        """Soft delete: the record stays until its expiry, the token is free at once."""
+        for _ in range(_STALE_READ_ATTEMPTS):
+            current = self._live(owner, device_id)
+            now = self._clock()
+            try:
+                self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
+                return
+            except DeviceNotFound:
+                continue
+        raise DeviceNotFound()
+
+    def _live(self, owner: str, device_id: str) -> Registration:
+        registration = self._store.find(owner, device_id)
+        if registration is None or not registration.is_live(self._clock()):
+            raise DeviceNotFound()
+        return registration
+
+
+def _encode_cursor(last: Registration) -> str:
+    raw = json.dumps([last.created_at.isoformat(timespec="microseconds"), last.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, device_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if isinstance(created_at, str) and isinstance(device_id, str):
+            return created_at, device_id
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
+        pass
+    raise InvalidRequest.single("cursor", "invalid_format")

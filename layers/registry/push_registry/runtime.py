@@ -1,0 +1,41 @@
+"""Cold-start wiring: settings, one DynamoDB client, the registry and the authenticator, built once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+
+import botocore.session
+from botocore.config import Config
+
+from push_registry.auth import Authenticator
+from push_registry.registry import Registry
+from push_registry.settings import Settings, settings
+from push_registry.storage import RegistrationStore
+
+# Bounded so that a struggling DynamoDB gives a 503 well inside the function's 10 s timeout:
+# 3 attempts × (0.5 s connect + 1.5 s read) plus standard-mode backoff.
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=0.5,
+    read_timeout=1.5,
+    tcp_keepalive=True,
+)
+
+
+def dynamodb_client(config: Settings) -> object:
+    # botocore directly: boto3's resource layer is never used and costs import time at cold start.
+    session = botocore.session.get_session()
+    return session.create_client("dynamodb", endpoint_url=config.dynamodb_endpoint_url, config=_CLIENT_CONFIG)
+
+
+@cache
+def registry() -> Registry:
+    config = settings()
+    store = RegistrationStore(dynamodb_client(config), config.table_name)
+    return Registry(store, lifetime=timedelta(days=config.registration_ttl_days))
+
+
+@cache
+def authenticator() -> Authenticator:
+    return Authenticator(settings())

@@ -1,0 +1,319 @@
+"""The DynamoDB adapter: the only module that knows the table's keys, conditions and error codes.
+
+Layout of the single table (no secondary index; every read is strongly consistent):
+
+    registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>   the owner's registration of one token
+    token guard   pk=TOKEN#<sha256> sk=GUARD                   who holds the token: {owner, device_id}
+
+A token is held while its guard exists and has not expired. Every write that creates, moves, refreshes
+or retires a registration changes its guard in the same transaction, so the guard and the registration
+share one expiry (the TTL attribute `expires_at`) and "one live registration per token" holds under
+any interleaving of requests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
+from push_registry.registration import Provider, Registration
+
+Item = dict[str, Any]
+
+_GUARD = "GUARD"
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+_CONFLICT_ATTEMPTS = 4
+
+
+def owner_key(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+def token_key(digest: str) -> str:
+    return f"TOKEN#{digest}"
+
+
+class _Cancelled(Exception):
+    """A transaction whose conditions failed; `items` are the old images DynamoDB returned, by position."""
+
+    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+        self.items = [reason.get("Item") for reason in reasons]
+
+
+class RegistrationStore:
+    """Registrations and their token guards in one DynamoDB table."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # ------------------------------------------------------------------ reads
+
+    def owned_by(self, owner: str) -> Iterator[Registration]:
+        """Every registration stored under the owner, live or not, in no particular order."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(owner_key(owner))},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("query", **request)
+            for item in page.get("Items", []):
+                yield _registration(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def live_of(self, owner: str, now: datetime) -> list[Registration]:
+        """The owner's live registrations; expired ones are filtered even if TTL has not removed them."""
+        return [registration for registration in self.owned_by(owner) if registration.is_live(now)]
+
+    def find(self, owner: str, device_id: str) -> Registration | None:
+        """The owner's registration with that id, in any state."""
+        return next((r for r in self.owned_by(owner) if r.id == device_id), None)
+
+    # ------------------------------------------------------------------ writes
+
+    def add(self, registration: Registration, now: datetime) -> None:
+        """Store a new registration and take its token; TokenTaken if a live registration holds it."""
+        try:
+            self._transact(
+                [
+                    {"Put": self._put_guard(registration, now)},
+                    {"Put": {"TableName": self._table, "Item": _registration_item(registration)}},
+                ]
+            )
+        except _Cancelled as cancelled:
+            raise _taken(cancelled.items[0], registration.owner) from None
+
+    def save(self, current: Registration, updated: Registration, now: datetime) -> None:
+        """Replace a live registration whose token is unchanged, extending its guard to the new expiry.
+
+        DeviceNotFound when `current` is no longer live (deactivated, expired, moved meanwhile).
+        """
+        try:
+            self._transact(
+                [
+                    {"Put": self._put_registration_if_live(updated, current, now)},
+                    {"Update": self._extend_guard(updated)},
+                ]
+            )
+        except _Cancelled:
+            raise DeviceNotFound() from None
+
+    def move_token(self, current: Registration, updated: Registration, now: datetime) -> None:
+        """Give a live registration a new token: the old token is freed and the new one taken atomically.
+
+        TokenTaken when a live registration holds the new token; DeviceNotFound when `current` is gone.
+        """
+        try:
+            self._transact(
+                [
+                    {"Delete": self._delete_registration_if_live(current, now)},
+                    {"Delete": self._release_guard(current)},
+                    {"Put": self._put_guard(updated, now)},
+                    {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
+                ]
+            )
+        except _Cancelled as cancelled:
+            if cancelled.failed[2]:
+                raise _taken(cancelled.items[2], updated.owner) from None
+            raise DeviceNotFound() from None
+
+    def deactivate(self, current: Registration, updated: Registration, now: datetime) -> None:
+        """Store the deactivated registration and free its token at once."""
+        try:
+            self._transact(
+                [
+                    {"Put": self._put_registration_if_live(updated, current, now)},
+                    {"Delete": self._release_guard(current)},
+                ]
+            )
+        except _Cancelled:
+            raise DeviceNotFound() from None
+
+    # ------------------------------------------------------------------ transaction parts
+
+    def _put_guard(self, registration: Registration, now: datetime) -> Item:
+        return {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(token_key(registration.token_digest)),
+                "sk": _s(_GUARD),
+                "owner": _s(registration.owner),
+                "device_id": _s(registration.id),
+                "expires_at": _n(registration.expires_at),
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+            "ExpressionAttributeValues": {":now": _n(int(now.timestamp()))},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _extend_guard(self, registration: Registration) -> Item:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": _s(token_key(registration.token_digest)), "sk": _s(_GUARD)},
+            "UpdateExpression": "SET expires_at = :expires",
+            "ConditionExpression": "device_id = :id",
+            "ExpressionAttributeValues": {":expires": _n(registration.expires_at), ":id": _s(registration.id)},
+        }
+
+    def _release_guard(self, registration: Registration) -> Item:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": _s(token_key(registration.token_digest)), "sk": _s(_GUARD)},
+            "ConditionExpression": "device_id = :id",
+            "ExpressionAttributeValues": {":id": _s(registration.id)},
+        }
+
+    def _put_registration_if_live(self, updated: Registration, current: Registration, now: datetime) -> Item:
+        return {
+            "TableName": self._table,
+            "Item": _registration_item(updated),
+            "ConditionExpression": "id = :id AND active = :true AND expires_at > :now",
+            "ExpressionAttributeValues": {
+                ":id": _s(current.id),
+                ":true": {"BOOL": True},
+                ":now": _n(int(now.timestamp())),
+            },
+        }
+
+    def _delete_registration_if_live(self, current: Registration, now: datetime) -> Item:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": _s(owner_key(current.owner)), "sk": _s(token_key(current.token_digest))},
+            "ConditionExpression": "id = :id AND active = :true AND expires_at > :now",
+            "ExpressionAttributeValues": {
+                ":id": _s(current.id),
+                ":true": {"BOOL": True},
+                ":now": _n(int(now.timestamp())),
+            },
+        }
+
+    # ------------------------------------------------------------------ DynamoDB calls
+
+    def _transact(self, items: list[Item]) -> None:
+        """Run one transaction, retrying only when another transaction held one of its items."""
+        for attempt in range(_CONFLICT_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as error:
+                if _code(error) != "TransactionCanceledException":
+                    raise _translate(error) from error
+                reasons = error.response.get("CancellationReasons", [])
+                codes = {reason.get("Code") for reason in reasons}
+                if "ConditionalCheckFailed" in codes:
+                    raise _Cancelled(reasons) from None
+                if not codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                    raise
+            except BotoCoreError as error:
+                raise Unavailable() from error
+            # Jittered backoff: colliding writers should not collide again on the next attempt.
+            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+        raise Unavailable() from Contention()
+
+    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self._client, operation)(**request)
+            return response
+        except ClientError as error:
+            raise _translate(error) from error
+        except BotoCoreError as error:
+            raise Unavailable() from error
+
+
+# ---------------------------------------------------------------------- marshalling
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _translate(error: ClientError) -> Exception:
+    """Throttling and server faults that outlived botocore's retries become Unavailable; the rest are bugs."""
+    if _code(error) in _RETRYABLE:
+        return Unavailable()
+    return error
+
+
+def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
+    owner = guard.get("owner", {}).get("S") if guard else None
+    if owner == caller and guard is not None:
+        return TokenTaken(held_by_caller=True, device_id=guard["device_id"]["S"])
+    return TokenTaken(held_by_caller=False)
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _registration_item(registration: Registration) -> Item:
+    item: Item = {
+        "pk": _s(owner_key(registration.owner)),
+        "sk": _s(token_key(registration.token_digest)),
+        "id": _s(registration.id),
+        "owner": _s(registration.owner),
+        "token": _s(registration.token),
+        "provider": _s(registration.provider.value),
+        "active": {"BOOL": registration.active},
+        "created_at": _s(_stamp(registration.created_at)),
+        "updated_at": _s(_stamp(registration.updated_at)),
+        "last_used_at": _s(_stamp(registration.last_used_at)),
+        "expires_at": _n(registration.expires_at),
+        "source": _s(registration.source),
+        "device_info": {"M": {key: _s(value) for key, value in registration.device_info.items()}},
+    }
+    if registration.platform is not None:
+        item["platform"] = _s(registration.platform)
+    if registration.tenant is not None:
+        item["tenant"] = _s(registration.tenant)
+    return item
+
+
+def _registration(item: Item) -> Registration:
+    return Registration(
+        id=item["id"]["S"],
+        owner=item["owner"]["S"],
+        token=item["token"]["S"],
+        provider=Provider(item["provider"]["S"]),
+        platform=item["platform"]["S"] if "platform" in item else None,
+        active=item["active"]["BOOL"],
+        created_at=_time(item["created_at"]["S"]),
+        updated_at=_time(item["updated_at"]["S"]),
+        last_used_at=_time(item["last_used_at"]["S"]),
+        expires_at=int(item["expires_at"]["N"]),
+        source=item["source"]["S"],
+        device_info={key: value["S"] for key, value in item.get("device_info", {}).get("M", {}).items()},
+        tenant=item["tenant"]["S"] if "tenant" in item else None,
+    )
