@@ -1,10 +1,10 @@
 """DELETE /api/accounts/{accountId}/devices/{deviceId}: soft delete that frees the token (seed 004)."""
 
+from push_registry import runtime
 from push_registry.apis import accounts
 from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
 from push_registry.http import Request, Response
-from push_registry import runtime
 
 # Built at cold start, reused by every invocation of this execution environment.
 registry = runtime.registry()

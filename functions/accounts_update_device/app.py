@@ -1,10 +1,10 @@
 """PATCH /api/accounts/{accountId}/devices/{deviceId}: heartbeat, new device info or new token (seed 004)."""
 
+from push_registry import runtime
 from push_registry.apis import accounts
 from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
 from push_registry.http import Request, Response
-from push_registry import runtime
 from push_registry.settings import settings
 
 # Built at cold start, reused by every invocation of this execution environment.

@@ -47,6 +47,9 @@ class Authenticator:
         token = bearer_token(headers)
         settings = self._settings
         try:
+            # Refuse foreign algorithms before looking up any key (no JWKS fetch for junk tokens).
+            if jwt.get_unverified_header(token).get("alg") not in settings.jwt_algorithms:
+                raise Unauthenticated("invalid")
             claims = jwt.decode(
                 token,
                 self._verification_key(token),
@@ -79,7 +82,7 @@ class Authenticator:
             return self._settings.jwt_secret.get_secret_value()
         if self._settings.jwt_secret_arn:
             # Imported here: only deployments that keep the key in Secrets Manager pay for it.
-            from aws_lambda_powertools.utilities import parameters
+            from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
 
             try:
                 return str(parameters.get_secret(self._settings.jwt_secret_arn, max_age=300))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -46,6 +46,6 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
             logger.info("request handled", extra={"status": response.status, "outcome": outcome})
             return response.to_proxy_result()
 
-        return handler
+        return cast(Handler, handler)
 
     return wrap

@@ -133,14 +133,17 @@ class Registry:
         raise DeviceNotFound()
 
     def _live(self, owner: str, device_id: str) -> Registration:
-        registration = self._store.find(owner, device_id)
-        if registration is None or not registration.is_live(self._clock()):
-            raise DeviceNotFound()
-        return registration
+        now = self._clock()
+        for registration in self._store.owned_by(owner):
+            if registration.id == device_id and registration.is_live(now):
+                return registration
+        raise DeviceNotFound()
 
 
 def _encode_cursor(last: Registration) -> str:
-    raw = json.dumps([last.created_at.isoformat(timespec="microseconds"), last.id], separators=(",", ":")).encode()
+    raw = json.dumps(
+        [last.created_at.isoformat(timespec="microseconds"), last.id], separators=(",", ":")
+    ).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -14,7 +14,7 @@ from push_registry.settings import Settings, settings
 from push_registry.storage import RegistrationStore
 
 # Bounded so that a struggling DynamoDB gives a 503 well inside the function's 10 s timeout:
-# 3 attempts × (0.5 s connect + 1.5 s read) plus standard-mode backoff.
+# 3 attempts x (0.5 s connect + 1.5 s read) plus standard-mode backoff.
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=0.5,

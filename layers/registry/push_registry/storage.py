@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -85,10 +85,6 @@ class RegistrationStore:
     def live_of(self, owner: str, now: datetime) -> list[Registration]:
         """The owner's live registrations; expired ones are filtered even if TTL has not removed them."""
         return [registration for registration in self.owned_by(owner) if registration.is_live(now)]
-
-    def find(self, owner: str, device_id: str) -> Registration | None:
-        """The owner's registration with that id, in any state."""
-        return next((r for r in self.owned_by(owner) if r.id == device_id), None)
 
     # ------------------------------------------------------------------ writes
 
@@ -173,7 +169,10 @@ class RegistrationStore:
             "Key": {"pk": _s(token_key(registration.token_digest)), "sk": _s(_GUARD)},
             "UpdateExpression": "SET expires_at = :expires",
             "ConditionExpression": "device_id = :id",
-            "ExpressionAttributeValues": {":expires": _n(registration.expires_at), ":id": _s(registration.id)},
+            "ExpressionAttributeValues": {
+                ":expires": _n(registration.expires_at),
+                ":id": _s(registration.id),
+            },
         }
 
     def _release_guard(self, registration: Registration) -> Item:
@@ -228,7 +227,7 @@ class RegistrationStore:
             except BotoCoreError as error:
                 raise Unavailable() from error
             # Jittered backoff: colliding writers should not collide again on the next attempt.
-            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
         raise Unavailable() from Contention()
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
@@ -260,7 +259,7 @@ def _translate(error: ClientError) -> Exception:
     """Throttling and server faults that outlived botocore's retries become Unavailable; the rest are bugs."""
     if _code(error) in _RETRYABLE:
         return Unavailable()
-    return error
+    return cast(Exception, error)
 
 
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:

@@ -52,7 +52,9 @@ def new_device(body: dict[str, Any]) -> NewDevice:
         if platform.strip():
             body["platform"] = platform.strip().lower()
     parsed = parse(NewDeviceBody, body)
-    return NewDevice(token=parsed.device_token, platform=parsed.platform, device_info=dict(parsed.device_info))
+    return NewDevice(
+        token=parsed.device_token, platform=parsed.platform, device_info=_plain(parsed.device_info)
+    )
 
 
 def device_change(body: dict[str, Any] | None) -> DeviceChange:
@@ -63,8 +65,12 @@ def device_change(body: dict[str, Any] | None) -> DeviceChange:
         if name in body and body[name] is None:
             raise InvalidRequest.single(name, "not_object" if name == "device_info" else "empty")
     parsed = parse(DeviceChangeBody, body)
-    info = None if parsed.device_info is None else dict(parsed.device_info)
+    info = None if parsed.device_info is None else _plain(parsed.device_info)
     return DeviceChange(token=parsed.device_token, device_info=info)
+
+
+def _plain(info: dict[DeviceInfoKey, str]) -> dict[str, str]:
+    return {str(key): value for key, value in info.items()}
 
 
 def page_limit(request: Request, default: int, maximum: int) -> int:

@@ -67,7 +67,9 @@ class AccountsDialect:
             case DeviceNotFound():
                 return _error(404, "Device token not found", "DEVICE_TOKEN_ERR_01")
             case TokenTaken(held_by_caller=True, device_id=device_id):
-                return _error(409, "Device token already registered", "DEVICE_TOKEN_ERR_04", device_id=device_id)
+                return _error(
+                    409, "Device token already registered", "DEVICE_TOKEN_ERR_04", device_id=device_id
+                )
             case TokenTaken():
                 return _error(409, "Device token already registered", "DEVICE_TOKEN_ERR_04")
             case RateLimited(retry_after=seconds):
