@@ -1,0 +1,111 @@
+"""events/*.json replayed through the handlers exactly as `sam local invoke -e` feeds them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from push_registry.registration import Provider, Registration, expiry_after
+from push_registry.registry import Registry
+from push_registry.storage import RegistrationStore
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ACCOUNT = "account_123"  # the `sub` of the development JWT inside the event files
+
+
+class Context:
+    function_name = "replay"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:replay"
+    aws_request_id = "replay-request"
+    log_group_name = "/aws/lambda/replay"
+    log_stream_name = "replay"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+def invoke(load_handler: Callable[[str], ModuleType], name: str) -> tuple[int, Any]:
+    result = load_handler(name).handler(event(name), Context())
+    return result["statusCode"], json.loads(result["body"]) if result["body"] else None
+
+
+@pytest.fixture
+def fresh_account(ddb_local: Any) -> Registry:
+    """account_123 with no live device, so each replay starts from the state its event expects."""
+    registry = Registry(RegistrationStore(ddb_local.client, ddb_local.table_name))
+    for device in registry.list_devices(ACCOUNT, limit=100).devices:
+        registry.deactivate_device(ACCOUNT, device.id)
+    return registry
+
+
+def seed_device(ddb_local: Any, device_id: str, token: str) -> None:
+    now = datetime.now(UTC)
+    RegistrationStore(ddb_local.client, ddb_local.table_name).add(
+        Registration(
+            id=device_id,
+            owner=ACCOUNT,
+            token=token,
+            provider=Provider.FCM,
+            platform="android",
+            created_at=now,
+            updated_at=now,
+            last_used_at=now,
+            expires_at=expiry_after(now, timedelta(days=30)),
+            source="accounts",
+        ),
+        now,
+    )
+
+
+def test_register_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    status, body = invoke(load_handler, "accounts_register_device")
+    assert status == 201
+    assert body["device_token"] == json.loads(event("accounts_register_device")["body"])["device_token"]
+
+    again, conflict = invoke(load_handler, "accounts_register_device")
+    assert (again, conflict["code"], conflict["device_id"]) == (409, "DEVICE_TOKEN_ERR_04", body["id"])
+
+
+def test_list_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    invoke(load_handler, "accounts_register_device")
+    status, body = invoke(load_handler, "accounts_list_devices")
+    assert status == 200
+    assert [d["platform"] for d in body["devices"]] == ["android"]
+
+
+def test_update_event(
+    fresh_account: Registry, ddb_local: Any, load_handler: Callable[[str], ModuleType]
+) -> None:
+    device_id = event("accounts_update_device")["pathParameters"]["deviceId"]
+    seed_device(ddb_local, device_id, "token-before-update")
+
+    status, body = invoke(load_handler, "accounts_update_device")
+
+    assert status == 200
+    assert body["id"] == device_id
+    assert body["device_info"] == json.loads(event("accounts_update_device")["body"])["device_info"]
+
+
+def test_deactivate_event(
+    fresh_account: Registry, ddb_local: Any, load_handler: Callable[[str], ModuleType]
+) -> None:
+    device_id = event("accounts_deactivate_device")["pathParameters"]["deviceId"]
+    seed_device(ddb_local, device_id, "token-before-deactivation")
+
+    assert invoke(load_handler, "accounts_deactivate_device") == (204, None)
+    assert invoke(load_handler, "accounts_deactivate_device")[0] == 404

@@ -1,0 +1,136 @@
+"""Each function run from `sam build`'s output with only its folder and the layer's python/ importable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import load_template, routes
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SAM = ROOT / ".venv-tools" / "bin" / "sam"
+# What the Lambda python3.13 runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+RUNNER = """
+import json, sys, app
+event = json.load(open(sys.argv[1]))
+class Context:
+    function_name = sys.argv[2]; function_version = "$LATEST"; memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[2]
+    aws_request_id = "built-layout-test"; log_group_name = "/aws/lambda/x"; log_stream_name = "x"
+    def get_remaining_time_in_millis(self): return 10000
+print(json.dumps(app.handler(event, Context())))
+"""
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`sam build` of the real template, retargeted from arm64 to this machine's x86_64 so it can import."""
+    if not SAM.exists():
+        pytest.fail("sam is not installed: run `make tools`")
+    work = tmp_path_factory.mktemp("sam")
+    template = (ROOT / "template.yaml").read_text().replace("arm64", "x86_64")
+    (work / "template.yaml").write_text(template)
+    env = {**os.environ, "PYENV_VERSION": "3.11.7:3.12.1:3.13.0", "SAM_CLI_TELEMETRY": "0"}
+    subprocess.run(
+        [
+            str(SAM),
+            "build",
+            "--template-file",
+            str(work / "template.yaml"),
+            "--base-dir",
+            str(ROOT),
+            "--build-dir",
+            str(work / "build"),
+            "--cache-dir",
+            str(work / "cache"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=work,
+    )
+    runtime = work / "runtime"
+    runtime.mkdir()
+    site = Path(__import__("botocore").__file__).resolve().parents[1]
+    for name in RUNTIME_PACKAGES:
+        if (site / name).exists():
+            (runtime / name).symlink_to(site / name)
+    return work
+
+
+def run_built(build: Path, function: str, event: dict[str, Any], ddb_local: Any) -> dict[str, Any]:
+    event_file = build / f"{uuid.uuid4().hex}.json"
+    event_file.write_text(json.dumps(event))
+    path = os.pathsep.join(
+        [
+            str(build / "build" / function),
+            str(build / "build" / "RegistryLayer" / "python"),
+            str(build / "runtime"),
+        ]
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": path,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "TABLE_NAME": ddb_local.table_name,
+        "DYNAMODB_ENDPOINT_URL": ddb_local.endpoint_url,
+        "JWT_SECRET": os.environ["JWT_SECRET"],
+        "POWERTOOLS_SERVICE_NAME": "push-registry",
+        "POWERTOOLS_METRICS_NAMESPACE": "PushRegistry",
+    }
+    # -S: no site-packages at all, so nothing but the built folders (and boto3) can be imported.
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", RUNNER, str(event_file), function],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=build / "build" / function,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_built_layer_holds_the_domain_but_not_boto3(build: Path) -> None:
+    layer = build / "build" / "RegistryLayer" / "python"
+    assert (layer / "push_registry" / "registry.py").is_file()
+    assert (layer / "pydantic").is_dir()
+    assert not (layer / "boto3").exists()
+    assert not (layer / "botocore").exists()
+
+
+def test_every_built_function_imports_and_serves_its_event(build: Path, ddb_local: Any) -> None:
+    by_folder = {Path(r.code_dir).name: r.function for r in routes(load_template())}
+    register = json.loads((ROOT / "events" / "accounts_register_device.json").read_text())
+    register["body"] = json.dumps({"device_token": f"built-{uuid.uuid4().hex}", "platform": "android"})
+    register["pathParameters"]["accountId"] = "account_123"
+
+    created = run_built(build, by_folder["accounts_register_device"], register, ddb_local)
+    assert created["statusCode"] == 201, created
+    device_id = json.loads(created["body"])["id"]
+
+    listing = json.loads((ROOT / "events" / "accounts_list_devices.json").read_text())
+    listed = run_built(build, by_folder["accounts_list_devices"], listing, ddb_local)
+    assert listed["statusCode"] == 200
+    assert device_id in [d["id"] for d in json.loads(listed["body"])["devices"]]
+
+    for folder, expected in (("accounts_update_device", 200), ("accounts_deactivate_device", 204)):
+        event = json.loads((ROOT / "events" / f"{folder}.json").read_text())
+        event["pathParameters"]["deviceId"] = device_id
+        if folder == "accounts_update_device":
+            event["body"] = json.dumps({"device_info": {"app_version": "2.0.0"}})
+        assert run_built(build, by_folder[folder], event, ddb_local)["statusCode"] == expected

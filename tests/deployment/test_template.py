@@ -1,0 +1,96 @@
+"""template.yaml keeps the promises of the design: one function per endpoint, one layer, one table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+
+
+def of_type(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+FUNCTIONS = of_type("AWS::Serverless::Function")
+
+
+def statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in function["Properties"].get("Policies", []):
+        if isinstance(policy, dict):
+            found += policy.get("Statement", [])
+    return found
+
+
+def test_runtime_is_python_3_13_on_arm64_for_every_function() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    for function in FUNCTIONS.values():
+        assert "Runtime" not in function["Properties"]
+        assert "Architectures" not in function["Properties"]
+
+
+def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
+    layers = of_type("AWS::Serverless::LayerVersion")
+    assert list(layers) == ["RegistryLayer"]
+    layer = layers["RegistryLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
+    requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
+    packages = [line.split("==")[0] for line in requirements if line and not line.startswith("#")]
+    assert packages == ["aws-lambda-powertools", "pydantic", "pyjwt[crypto]"]
+
+
+def test_each_function_serves_exactly_one_endpoint_from_its_own_folder() -> None:
+    seen = set()
+    for function in FUNCTIONS.values():
+        events = [e for e in function["Properties"]["Events"].values() if e["Type"] == "Api"]
+        assert len(events) == 1
+        route = (events[0]["Properties"]["Method"].upper(), events[0]["Properties"]["Path"])
+        assert route not in seen
+        seen.add(route)
+        code = ROOT / function["Properties"]["CodeUri"]
+        assert (code / "app.py").is_file()
+        assert (ROOT / "events" / f"{code.name}.json").is_file(), f"an events/ file for {code.name}"
+
+
+def test_the_table_is_on_demand_recoverable_encrypted_protected_and_expires_items() -> None:
+    [table] = of_type("AWS::DynamoDB::Table").values()
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["DeletionProtectionEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_every_function_has_only_the_dynamodb_actions_it_needs_on_the_table() -> None:
+    for name, function in FUNCTIONS.items():
+        dynamodb = [s for s in statements(function) if any(a.startswith("dynamodb:") for a in s["Action"])]
+        assert len(dynamodb) == 1, name
+        assert dynamodb[0]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
+        for action in dynamodb[0]["Action"]:
+            assert "*" not in action
+            assert action != "dynamodb:Scan"
+
+
+@pytest.mark.parametrize("folder", ["layers", "functions"])
+def test_no_scan_anywhere_in_the_code(folder: str) -> None:
+    for source in (ROOT / folder).rglob("*.py"):
+        assert not re.search(r"\bscan\b\s*\(", source.read_text()), source
+
+
+def test_no_secret_has_a_plaintext_value_in_the_template() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["JWT_SECRET"] == ""
+    assert variables["JWT_SECRET_ARN"] == {"Ref": "JwtSecretArn"}
