@@ -226,8 +226,9 @@ class RegistrationStore:
                     raise
             except BotoCoreError as error:
                 raise Unavailable() from error
-            # Jittered backoff: colliding writers should not collide again on the next attempt.
-            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
+            if attempt + 1 < _CONFLICT_ATTEMPTS:
+                # Jittered backoff: colliding writers should not collide again on the next attempt.
+                time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
         raise Unavailable() from Contention()
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""Faults: DynamoDB errors that outlive retries become 503 with Retry-After; anything else a bare 500."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+
+from push_registry.dialects.accounts import dialect
+from push_registry.endpoint import endpoint
+from push_registry.errors import Unavailable
+from push_registry.http import Request, Response
+from push_registry.registry import NewDevice, Registry
+from push_registry.storage import RegistrationStore
+
+
+class Context:
+    function_name = "unit"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:unit"
+    aws_request_id = "unit"
+
+
+def stubbed_registry() -> tuple[Registry, Stubber]:
+    client = botocore.session.get_session().create_client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stubber = Stubber(client)
+    return Registry(RegistrationStore(client, "push-registry-unit")), stubber
+
+
+def cancelled_by_conflict(stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+    )
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"]
+)
+def test_throttling_and_server_faults_are_unavailable(code: str) -> None:
+    registry, stubber = stubbed_registry()
+    stubber.add_client_error("transact_write_items", service_error_code=code, http_status_code=400)
+    with stubber, pytest.raises(Unavailable):
+        registry.register_device("acct-1", NewDevice(token="tok", platform="android"), source="accounts")
+
+
+def test_transaction_conflicts_are_retried_then_unavailable() -> None:
+    registry, stubber = stubbed_registry()
+    for _ in range(4):
+        cancelled_by_conflict(stubber)
+    with stubber, pytest.raises(Unavailable):
+        registry.register_device("acct-1", NewDevice(token="tok", platform="android"), source="accounts")
+    stubber.assert_no_pending_responses()
+
+
+def test_a_conflict_that_clears_is_retried_to_success() -> None:
+    registry, stubber = stubbed_registry()
+    cancelled_by_conflict(stubber)
+    stubber.add_response("transact_write_items", {})
+    with stubber:
+        created = registry.register_device("acct-1", NewDevice(token="tok", platform="android"), "accounts")
+    assert created.owner == "acct-1"
+
+
+def run(use: Any) -> dict[str, Any]:
+    handler = endpoint("accounts", dialect)(use)
+    event = {"httpMethod": "POST", "headers": {}, "body": None, "requestContext": {"requestId": "r-1"}}
+    return handler(event, Context())
+
+
+def test_unavailable_is_503_with_retry_after_in_the_apis_format() -> None:
+    def use(request: Request) -> Response:
+        raise Unavailable(retry_after=2)
+
+    result = run(use)
+
+    assert result["statusCode"] == 503
+    assert result["headers"]["Retry-After"] == "2"
+    assert json.loads(result["body"]) == {
+        "message": "Service temporarily unavailable",
+        "code": "SERVICE_UNAVAILABLE",
+    }
+
+
+def test_an_unexpected_fault_is_a_generic_500_without_internals() -> None:
+    def use(request: Request) -> Response:
+        raise RuntimeError(f"table internals at {datetime.now(UTC)}")
+
+    result = run(use)
+
+    assert result["statusCode"] == 500
+    assert json.loads(result["body"]) == {"message": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert "internals" not in result["body"]
