@@ -82,6 +82,7 @@ def _pattern(path: str) -> re.Pattern[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     routes: ClassVar[list[tuple[re.Pattern[str], Route]]] = []
+    access_log: ClassVar[bool] = True
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
@@ -100,7 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         status = self._dispatch(split.path, split.query, body)
         # One line per request, never headers or bodies: they carry JWTs and push tokens.
-        print(f"{self.command} {split.path} {status} {1000 * (time.monotonic() - started):.1f}ms", flush=True)
+        if self.access_log:
+            print(
+                f"{self.command} {split.path} {status} {1000 * (time.monotonic() - started):.1f}ms",
+                flush=True,
+            )
 
     def _dispatch(self, raw_path: str, query: str, body: bytes) -> int:
         for pattern, route in self.routes:
@@ -154,9 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
 class LocalApi:
     """The local API in a background thread (for tests): `.base_url`, `.stop()`."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", access_log: bool = True) -> None:
         handler = type(
-            "RouteHandler", (_Handler,), {"routes": [(_pattern(r.path), r) for r in routes(load_template())]}
+            "RouteHandler",
+            (_Handler,),
+            {"routes": [(_pattern(r.path), r) for r in routes(load_template())], "access_log": access_log},
         )
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True

@@ -60,7 +60,7 @@ def local_api(ddb_local: Database) -> Iterator[str]:
     from local.server import LocalApi, configure_environment
 
     configure_environment(ddb_local.table_name, ddb_local.endpoint_url)
-    api = LocalApi().start()
+    api = LocalApi(access_log=False).start()
     yield api.base_url
     api.stop()
 
