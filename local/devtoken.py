@@ -12,6 +12,9 @@ import jwt
 
 # Known to everyone: only for `make run`, the tests and the events/ files. Never deployed.
 DEVELOPMENT_SECRET = "local-development-secret-change-me-0123456789"  # noqa: S105 - public on purpose
+# The chat backoffice's development X-PUBLIC-KEY (tenant "local").
+DEVELOPMENT_PLATFORM_KEY = "pk_local_pigeons"
+DEVELOPMENT_PLATFORM_KEYS = f"local={DEVELOPMENT_PLATFORM_KEY}"
 
 
 def make_token(sub: str | None, ttl: int = 3600, secret: str | None = None, **claims: Any) -> str:

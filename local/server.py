@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
-from local.devtoken import DEVELOPMENT_SECRET
+from local.devtoken import DEVELOPMENT_PLATFORM_KEYS, DEVELOPMENT_SECRET
 from local.dynamodb_local import DynamoDBLocal
 from local.events import LambdaContext, build_rest_event
 from local.template import ROOT, Route, create_table, global_environment, load_template, routes
@@ -52,6 +52,7 @@ def configure_environment(table_name: str, endpoint_url: str) -> None:
     os.environ["TABLE_NAME"] = table_name
     os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint_url
     os.environ.setdefault("JWT_SECRET", DEVELOPMENT_SECRET)
+    os.environ.setdefault("PIGEONS_PUBLIC_KEYS", DEVELOPMENT_PLATFORM_KEYS)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")

@@ -112,7 +112,11 @@ def routes(template: dict[str, Any]) -> list[Route]:
 
 
 def global_environment(template: dict[str, Any]) -> dict[str, Any]:
-    variables: dict[str, Any] = (
+    """Globals' variables, then every function's own (the local API runs all functions in one process)."""
+    variables: dict[str, Any] = dict(
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     )
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            variables.update(resource["Properties"].get("Environment", {}).get("Variables", {}))
     return variables

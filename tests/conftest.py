@@ -28,6 +28,7 @@ for name, value in {
     "AWS_SECRET_ACCESS_KEY": "local",
     "TABLE_NAME": TABLE,
     "JWT_SECRET": DEVELOPMENT_SECRET,
+    "PIGEONS_PUBLIC_KEYS": "local=pk_local_pigeons,other-platform=pk_other_platform",
     "POWERTOOLS_SERVICE_NAME": "push-registry",
     "POWERTOOLS_METRICS_NAMESPACE": "PushRegistry",
 }.items():

@@ -17,9 +17,9 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class Dialect(Protocol):
     """One API's response format for errors."""
 
-    def render(self, error: RegistryError) -> Response: ...
+    def render(self, error: RegistryError, request: Request) -> Response: ...
 
-    def internal_error(self) -> Response: ...
+    def internal_error(self, request: Request) -> Response: ...
 
 
 def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Response]], Handler]:
@@ -31,17 +31,18 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.append_keys(api=api)
             metrics.add_dimension(name="api", value=api)
+            request = Request.from_event(event)
             try:
-                response = use(Request.from_event(event))
+                response = use(request)
                 outcome = "ok"
             except RegistryError as error:
-                response = dialect.render(error)
+                response = dialect.render(error, request)
                 outcome = type(error).__name__
             except Exception:
                 # Unexpected: the traceback goes to the log (it holds no request values), the client
                 # gets the dialect's generic 500.
                 logger.exception("unhandled error")
-                response = dialect.internal_error()
+                response = dialect.internal_error(request)
                 outcome = "InternalError"
             logger.info("request handled", extra={"status": response.status, "outcome": outcome})
             return response.to_proxy_result()

@@ -51,11 +51,20 @@ class PayloadTooLarge(RegistryError):
 
 
 class Unauthenticated(RegistryError):
-    """No usable credentials: `reason` is `missing` (no Authorization header) or `invalid`."""
+    """No usable credentials: `reason` is `missing` (no Authorization header), `invalid`, or
+    `no_subject` (a valid token that names no user)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnknownPlatformKey(RegistryError):
+    """The X-PUBLIC-KEY header is missing (`missing=True`) or names no configured platform."""
+
+    def __init__(self, missing: bool) -> None:
+        super().__init__("missing" if missing else "unknown")
+        self.missing = missing
 
 
 class Forbidden(RegistryError):
@@ -63,12 +72,19 @@ class Forbidden(RegistryError):
 
 
 class TokenTaken(RegistryError):
-    """The push token is held by a live registration; `device_id` is set when the caller holds it."""
+    """The push token is held by a live registration; `device_id` is set when the caller holds it.
 
-    def __init__(self, held_by_caller: bool, device_id: str | None = None) -> None:
+    `holder` (owner, device id) is for the registry's own use when it takes a token over; dialects
+    must only show `device_id`, which is set only for the caller's own registration.
+    """
+
+    def __init__(
+        self, held_by_caller: bool, device_id: str | None = None, holder: tuple[str, str] | None = None
+    ):
         super().__init__("token already registered")
         self.held_by_caller = held_by_caller
         self.device_id = device_id
+        self.holder = holder
 
 
 class DeviceNotFound(RegistryError):

@@ -23,23 +23,28 @@ class Request:
     body: bytes | None
     source_ip: str | None = None
     request_id: str | None = None
+    undecodable_body: bool = False  # isBase64Encoded with a body that is not base64
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
         context = event.get("requestContext") or {}
         identity = context.get("identity") or {}
+        body, undecodable = _body_bytes(event)
         return cls(
             method=str(event.get("httpMethod") or ""),
             path_parameters=dict(event.get("pathParameters") or {}),
             query=dict(event.get("queryStringParameters") or {}),
             headers={str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()},
-            body=_body_bytes(event),
+            body=body,
             source_ip=identity.get("sourceIp"),
             request_id=context.get("requestId"),
+            undecodable_body=undecodable,
         )
 
     def json_object(self, max_bytes: int) -> dict[str, Any] | None:
         """The body as a JSON object; None when there is no body at all."""
+        if self.undecodable_body:
+            raise MalformedBody()
         if self.body is None or not self.body.strip():
             return None
         if len(self.body) > max_bytes:
@@ -79,16 +84,16 @@ class Response:
         }
 
 
-def _body_bytes(event: Mapping[str, Any]) -> bytes | None:
+def _body_bytes(event: Mapping[str, Any]) -> tuple[bytes | None, bool]:
     body = event.get("body")
     if body is None:
-        return None
+        return None, False
     if event.get("isBase64Encoded"):
         try:
-            return base64.b64decode(str(body), validate=True)
+            return base64.b64decode(str(body), validate=True), False
         except (binascii.Error, ValueError):
-            raise MalformedBody() from None
-    return str(body).encode("utf-8", errors="surrogatepass")
+            return None, True
+    return str(body).encode("utf-8", errors="surrogatepass"), False
 
 
 def _reject_constant(name: str) -> None:

@@ -8,14 +8,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from push_registry.errors import DeviceNotFound, InvalidRequest
+from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, TokenTaken, Unavailable
 from push_registry.registration import (
     Provider,
     Registration,
     expiry_after,
     guess_provider,
     new_registration_id,
+    token_digest,
     utc_now,
 )
 from push_registry.storage import RegistrationStore
@@ -34,6 +36,15 @@ class NewDevice:
     device_info: dict[str, str] = field(default_factory=dict)
     provider: Provider | None = None
     tenant: str | None = None
+
+
+class Outcome(StrEnum):
+    """What a registration request did to the registry."""
+
+    CREATED = "created"
+    REFRESHED = "refreshed"
+    MOVED = "moved"  # the token changed hands: another owner held it
+    REPLACED = "replaced"  # the caller's own registration was deleted and re-created
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +77,78 @@ class Registry:
     def register_device(self, owner: str, device: NewDevice, source: str) -> Registration:
         """Create a registration; TokenTaken when a live registration (anyone's) holds the token."""
         now = self._clock()
-        registration = Registration(
+        registration = self._new(owner, device, source, now)
+        self._store.add(registration, now)
+        return registration
+
+    def refresh_or_register(self, owner: str, device: NewDevice, source: str) -> Outcome:
+        """Upsert for callers that need no record back: refreshing the caller's own token is one request.
+
+        A new token is registered; a token the caller holds is refreshed (given fields replace stored
+        ones, last use and expiry move on); a token someone else holds moves to the caller.
+        """
+        now = self._clock()
+        changes: dict[str, str | dict[str, str]] = {"device_info": dict(device.device_info)}
+        for name, value in (
+            ("platform", device.platform),
+            ("provider", device.provider),
+            ("tenant", device.tenant),
+        ):
+            if value is not None:
+                changes[name] = str(value)
+        expires_at = expiry_after(now, self._lifetime)
+        if self._store.refresh(owner, token_digest(device.token), expires_at, changes, now):
+            return Outcome.REFRESHED
+        return self._register_or_take_over(owner, device, source, keep_id=True)[1]
+
+    def upsert_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
+        """Upsert that returns the stored record: the caller's registration of the token is read first."""
+        for _ in range(_STALE_READ_ATTEMPTS):
+            now = self._clock()
+            mine = self._store.get(owner, token_digest(device.token))
+            if mine is None or not mine.is_live(now):
+                return self._register_or_take_over(owner, device, source, keep_id=True)
+            updated = self._merged(mine, owner, device, now)
+            try:
+                self._store.save(mine, updated, now)
+                return updated, Outcome.REFRESHED
+            except DeviceNotFound:
+                continue
+        raise Unavailable() from Contention()
+
+    def replace_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
+        """Register the token as a new registration (new id), deleting whoever's registration held it."""
+        return self._register_or_take_over(owner, device, source, keep_id=False)
+
+    def _register_or_take_over(
+        self, owner: str, device: NewDevice, source: str, keep_id: bool
+    ) -> tuple[Registration, Outcome]:
+        for _ in range(_STALE_READ_ATTEMPTS):
+            now = self._clock()
+            fresh = self._new(owner, device, source, now)
+            try:
+                self._store.add(fresh, now)
+                return fresh, Outcome.CREATED
+            except TokenTaken as taken:
+                if taken.holder is None:
+                    continue
+                holder, holder_id = taken.holder
+            current = self._store.get(holder, token_digest(device.token))
+            if current is None or current.id != holder_id or not current.is_live(now):
+                continue  # the holder changed meanwhile: decide again on fresh state
+            updated = self._merged(current, owner, device, now) if keep_id else fresh
+            try:
+                if keep_id and holder == owner:
+                    self._store.save(current, updated, now)
+                    return updated, Outcome.REFRESHED
+                self._store.take_over(current, updated, now)
+            except DeviceNotFound:
+                continue
+            return updated, (Outcome.MOVED if holder != owner else Outcome.REPLACED)
+        raise Unavailable() from Contention()
+
+    def _new(self, owner: str, device: NewDevice, source: str, now: datetime) -> Registration:
+        return Registration(
             id=new_registration_id(),
             owner=owner,
             token=device.token,
@@ -80,8 +162,18 @@ class Registry:
             expires_at=expiry_after(now, self._lifetime),
             source=source,
         )
-        self._store.add(registration, now)
-        return registration
+
+    def _merged(self, current: Registration, owner: str, device: NewDevice, now: datetime) -> Registration:
+        """`current` used now by `owner`: given fields replace stored ones, omitted ones are kept."""
+        return current.used(
+            now,
+            self._lifetime,
+            owner=owner,
+            device_info={**current.device_info, **device.device_info},
+            platform=device.platform or current.platform,
+            provider=device.provider or current.provider,
+            tenant=device.tenant or current.tenant,
+        )
 
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
         """The owner's live registrations, newest `created_at` first, `limit` at a time."""

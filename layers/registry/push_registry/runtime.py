@@ -9,9 +9,11 @@ import botocore.session
 from botocore.config import Config
 
 from push_registry.auth import Authenticator
+from push_registry.platform_keys import PlatformKeys
+from push_registry.rate_limit import RateLimiter
 from push_registry.registry import Registry
 from push_registry.settings import Settings, settings
-from push_registry.storage import RegistrationStore
+from push_registry.storage import RegistrationStore, RequestCounter
 
 # Bounded so that a struggling DynamoDB gives a 503 well inside the function's 10 s timeout:
 # 3 attempts x (0.5 s connect + 1.5 s read) plus standard-mode backoff.
@@ -30,12 +32,29 @@ def dynamodb_client(config: Settings) -> object:
 
 
 @cache
+def _client() -> object:
+    return dynamodb_client(settings())
+
+
+@cache
 def registry() -> Registry:
     config = settings()
-    store = RegistrationStore(dynamodb_client(config), config.table_name)
+    store = RegistrationStore(_client(), config.table_name)
     return Registry(store, lifetime=timedelta(days=config.registration_ttl_days))
 
 
 @cache
 def authenticator() -> Authenticator:
     return Authenticator(settings())
+
+
+@cache
+def platform_keys() -> PlatformKeys:
+    return PlatformKeys(settings())
+
+
+@cache
+def per_user_limiter() -> RateLimiter:
+    config = settings()
+    counter = RequestCounter(_client(), config.table_name)
+    return RateLimiter(counter, limit=config.pigeons_requests_per_minute)

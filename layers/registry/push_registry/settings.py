@@ -29,6 +29,11 @@ class Settings(BaseModel):
     list_default_limit: int = Field(default=20, ge=1)
     list_max_limit: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Chat backoffice (pigeons): accepted X-PUBLIC-KEY values, "tenant=key,..." (a bare key names itself),
+    # from the environment locally or from an SSM SecureString parameter in AWS.
+    pigeons_public_keys: SecretStr | None = None
+    pigeons_public_keys_parameter: str | None = None
+    pigeons_requests_per_minute: int = Field(default=60, ge=1)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -146,6 +146,97 @@ class RegistrationStore:
         except _Cancelled:
             raise DeviceNotFound() from None
 
+    def get(self, owner: str, digest: str) -> Registration | None:
+        """The owner's registration of one token (by its digest), in any state."""
+        key = {"pk": _s(owner_key(owner)), "sk": _s(token_key(digest))}
+        item = self._call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return _registration(item) if item else None
+
+    def refresh(
+        self, owner: str, digest: str, expires_at: int, changes: Mapping[str, Any], now: datetime
+    ) -> bool:
+        """Extend the caller's live registration of a token and set `changes` on it, in one request.
+
+        `changes` maps attribute names to values (str, or dict[str, str] merged key by key into a map).
+        False when the caller holds no live registration of that token; nothing is written then.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {
+            ":owner": _s(owner),
+            ":expires": _n(expires_at),
+            ":now": _n(int(now.timestamp())),
+            ":true": {"BOOL": True},
+            ":stamp": _s(_stamp(now)),
+        }
+        sets = ["expires_at = :expires", "last_used_at = :stamp", "updated_at = :stamp"]
+        for index, (name, value) in enumerate(changes.items()):
+            if value or not isinstance(value, dict):  # an empty map sets nothing, so names nothing
+                names[f"#a{index}"] = name
+            if isinstance(value, dict):
+                for position, (key, text) in enumerate(value.items()):
+                    names[f"#a{index}k{position}"] = key
+                    values[f":a{index}k{position}"] = _s(text)
+                    sets.append(f"#a{index}.#a{index}k{position} = :a{index}k{position}")
+            else:
+                values[f":a{index}"] = _s(value)
+                sets.append(f"#a{index} = :a{index}")
+        registration_update: Item = {
+            "TableName": self._table,
+            "Key": {"pk": _s(owner_key(owner)), "sk": _s(token_key(digest))},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "active = :true AND expires_at > :now",
+            "ExpressionAttributeValues": {k: v for k, v in values.items() if k != ":owner"},
+        }
+        if names:
+            registration_update["ExpressionAttributeNames"] = names
+        guard_update: Item = {
+            "TableName": self._table,
+            "Key": {"pk": _s(token_key(digest)), "sk": _s(_GUARD)},
+            "UpdateExpression": "SET expires_at = :expires",
+            "ConditionExpression": "#owner = :owner AND expires_at > :now",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {
+                ":owner": _s(owner),
+                ":expires": _n(expires_at),
+                ":now": values[":now"],
+            },
+        }
+        try:
+            self._transact([{"Update": guard_update}, {"Update": registration_update}])
+        except _Cancelled:
+            return False
+        return True
+
+    def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
+        """Hand a live registration's token to `updated` (another owner, or a new id for the same one).
+
+        The old registration disappears and the guard names the new holder, atomically.
+        DeviceNotFound when `current` no longer holds the token.
+        """
+        guard: Item = {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(token_key(updated.token_digest)),
+                "sk": _s(_GUARD),
+                "owner": _s(updated.owner),
+                "device_id": _s(updated.id),
+                "expires_at": _n(updated.expires_at),
+            },
+            "ConditionExpression": "device_id = :id",
+            "ExpressionAttributeValues": {":id": _s(current.id)},
+        }
+        if current.owner == updated.owner:
+            parts = [{"Put": self._put_registration_if_live(updated, current, now)}]
+        else:
+            parts = [
+                {"Delete": self._delete_registration_if_live(current, now)},
+                {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
+            ]
+        try:
+            self._transact([{"Put": guard}, *parts])
+        except _Cancelled:
+            raise DeviceNotFound() from None
+
     # ------------------------------------------------------------------ transaction parts
 
     def _put_guard(self, registration: Registration, now: datetime) -> Item:
@@ -232,13 +323,46 @@ class RegistrationStore:
         raise Unavailable() from Contention()
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        return _call(self._client, operation, **request)
+
+
+class RequestCounter:
+    """Fixed-window request counters (per user, per IP) in the same table, removed by TTL."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def count(self, key: str, window_start: int, limit: int, expires_at: int) -> bool:
+        """Count one request in the window; False, counting nothing, when `limit` were already counted."""
         try:
-            response: dict[str, Any] = getattr(self._client, operation)(**request)
-            return response
+            _call(
+                self._client,
+                "update_item",
+                TableName=self._table,
+                Key={"pk": _s(f"RATE#{key}"), "sk": _s(str(window_start))},
+                UpdateExpression="ADD hits :one SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
+                ExpressionAttributeValues={":one": _n(1), ":limit": _n(limit), ":expires": _n(expires_at)},
+            )
         except ClientError as error:
-            raise _translate(error) from error
-        except BotoCoreError as error:
-            raise Unavailable() from error
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
+    """One DynamoDB call; throttling and faults that outlived botocore's retries become Unavailable."""
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**request)
+        return response
+    except ClientError as error:
+        if _code(error) == "ConditionalCheckFailedException":
+            raise
+        raise _translate(error) from error
+    except BotoCoreError as error:
+        raise Unavailable() from error
 
 
 # ---------------------------------------------------------------------- marshalling
@@ -264,10 +388,12 @@ def _translate(error: ClientError) -> Exception:
 
 
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
-    owner = guard.get("owner", {}).get("S") if guard else None
-    if owner == caller and guard is not None:
-        return TokenTaken(held_by_caller=True, device_id=guard["device_id"]["S"])
-    return TokenTaken(held_by_caller=False)
+    if guard is None:  # the holder changed between the failed condition and the read: still taken
+        return TokenTaken(held_by_caller=False)
+    owner, device_id = guard["owner"]["S"], guard["device_id"]["S"]
+    if owner == caller:
+        return TokenTaken(held_by_caller=True, device_id=device_id, holder=(owner, device_id))
+    return TokenTaken(held_by_caller=False, holder=(owner, device_id))
 
 
 def _time(value: str) -> datetime:

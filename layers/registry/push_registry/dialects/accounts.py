@@ -16,7 +16,7 @@ from push_registry.errors import (
     Unauthenticated,
     Unavailable,
 )
-from push_registry.http import Response
+from push_registry.http import Request, Response
 
 BAD_REQUEST = "DEVICE_TOKEN_ERR_03"
 INVALID_PLATFORM = "DEVICE_TOKEN_ERR_02"
@@ -48,7 +48,7 @@ def _invalid(problem: FieldProblem) -> Response:
 class AccountsDialect:
     """Renders domain errors the way seed 004 specifies."""
 
-    def render(self, error: RegistryError) -> Response:
+    def render(self, error: RegistryError, request: Request | None = None) -> Response:
         match error:
             case InvalidRequest():
                 return _invalid(error.first)
@@ -86,7 +86,7 @@ class AccountsDialect:
                 )
         return self.internal_error()
 
-    def internal_error(self) -> Response:
+    def internal_error(self, request: Request | None = None) -> Response:
         return _error(500, "Internal server error", "INTERNAL_ERROR")
 
 

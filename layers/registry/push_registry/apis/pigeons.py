@@ -1,0 +1,72 @@
+"""The chat backoffice's API (seed 001): `POST /api/v1/pigeons/chat/devices` and its delete."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from push_registry.auth import Authenticator
+from push_registry.dialects.laravel import translator
+from push_registry.errors import Forbidden, Unauthenticated
+from push_registry.http import Request
+from push_registry.platform_keys import PlatformKeys
+from push_registry.rate_limit import RateLimiter
+from push_registry.registration import Registration
+from push_registry.registry import NewDevice
+from push_registry.validation import Label, PushToken, parse
+
+SOURCE = "pigeons"
+ABILITIES = frozenset({"backoffice", "*"})
+
+
+class _Laravel(BaseModel):
+    # Laravel's validated() keeps only the declared fields: the rest is dropped, never stored.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class DeviceDetails(_Laravel):
+    type: Label | None = None
+    os: Label | None = None
+    os_version: Label | None = None
+    app_version: Label | None = None
+    model: Label | None = None
+    browser: Label | None = None
+    browser_version: Label | None = None
+
+
+class RegisterBody(_Laravel):
+    token: PushToken
+    platform: Literal["android", "ios", "web"]
+    device: DeviceDetails | None = None
+
+
+def caller_of(
+    request: Request, authenticator: Authenticator, keys: PlatformKeys, limiter: RateLimiter
+) -> tuple[str, str]:
+    """(user, platform tenant): a JWT with the backoffice ability, a known X-PUBLIC-KEY, within the rate."""
+    principal = authenticator.authenticate(request.headers)
+    if principal.subject is None:
+        raise Unauthenticated("invalid")
+    tenant = keys.tenant_of(request.headers.get("x-public-key"))
+    abilities = principal.claims.get("abilities")
+    if not isinstance(abilities, list) or not ABILITIES.intersection(
+        a for a in abilities if isinstance(a, str)
+    ):
+        raise Forbidden()
+    limiter.check("user", principal.subject)
+    return principal.subject, tenant
+
+
+def device_request(body: dict[str, Any] | None, tenant: str) -> NewDevice:
+    """A missing body is validated like an empty one (every required field reported), as Laravel does."""
+    parsed = parse(RegisterBody, body or {})
+    details = parsed.device.model_dump(exclude_none=True) if parsed.device else {}
+    return NewDevice(token=parsed.token, platform=parsed.platform, device_info=details, tenant=tenant)
+
+
+def registered_body(registration: Registration, request: Request) -> dict[str, Any]:
+    return {
+        "message": translator(request)("Device token registered"),
+        "data": {"id": registration.id, "token": registration.token, "platform": registration.platform},
+    }

@@ -1,0 +1,73 @@
+"""The camera app's dialect (seed 000): every body is a BaseResponse `{"result", "msg"}`; result < 0 fails."""
+
+from __future__ import annotations
+
+from push_registry.errors import (
+    FieldProblem,
+    InvalidRequest,
+    MalformedBody,
+    MissingBody,
+    PayloadTooLarge,
+    RateLimited,
+    RegistryError,
+    Unauthenticated,
+    Unavailable,
+)
+from push_registry.http import Request, Response
+
+REQUEST_ERROR = -1
+AUTH_ERROR = -2
+
+
+def base_response(status: int, result: int, msg: str, **headers: str) -> Response:
+    return Response(status, {"result": result, "msg": msg}, headers)
+
+
+def success() -> Response:
+    return base_response(200, 0, "Success")
+
+
+def _message(problem: FieldProblem) -> str:
+    field = problem.field
+    if field == "msgType" and problem.problem in ("invalid_choice", "empty"):
+        return "msgType must be FCM or APNS"
+    return {
+        "required": f"{field} is required",
+        "empty": f"{field} must not be empty",
+        "not_string": f"{field} must be a string",
+        "not_object": f"{field} must be an object",
+        "too_long": f"{field} is too long",
+        "invalid_format": f"{field} is not valid",
+        "invalid_choice": f"{field} has an unsupported value",
+    }.get(problem.problem, f"{field} is not valid")
+
+
+class BaseResponseDialect:
+    def render(self, error: RegistryError, request: Request | None = None) -> Response:
+        match error:
+            case InvalidRequest():
+                return base_response(400, REQUEST_ERROR, _message(error.first))
+            case MissingBody() | MalformedBody():
+                return base_response(400, REQUEST_ERROR, "Request body must be a JSON object")
+            case PayloadTooLarge():
+                return base_response(413, REQUEST_ERROR, "Request body too large")
+            case Unauthenticated(reason="missing"):
+                return base_response(401, AUTH_ERROR, "Authorization required")
+            case Unauthenticated():
+                return base_response(401, AUTH_ERROR, "Invalid access token")
+            case RateLimited(retry_after=seconds):
+                return base_response(429, REQUEST_ERROR, "Too many requests", **{"Retry-After": str(seconds)})
+            case Unavailable(retry_after=seconds):
+                return base_response(
+                    503,
+                    REQUEST_ERROR,
+                    "Error setting push token, retry later",
+                    **{"Retry-After": str(seconds)},
+                )
+        return self.internal_error()
+
+    def internal_error(self, request: Request | None = None) -> Response:
+        return base_response(500, REQUEST_ERROR, "Error setting push token")
+
+
+dialect = BaseResponseDialect()

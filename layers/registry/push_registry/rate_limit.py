@@ -1,0 +1,39 @@
+"""Request rate limits (per user, per source IP): one fixed-window counter, atomic in DynamoDB."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from push_registry.errors import RateLimited
+from push_registry.registration import utc_now
+from push_registry.storage import RequestCounter
+
+
+class RateLimiter:
+    """At most `limit` requests per key in each `window_seconds` window; the 1st over gets RateLimited."""
+
+    def __init__(
+        self,
+        counter: RequestCounter,
+        limit: int,
+        window_seconds: int = 60,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._counter = counter
+        self._limit = limit
+        self._window = window_seconds
+        self._clock = clock
+
+    def check(self, scope: str, key: str) -> None:
+        now = int(self._clock().timestamp())
+        window_start = now - now % self._window
+        window_end = window_start + self._window
+        # Keys are hashed: counters must not become a second copy of user ids or IP addresses.
+        counted = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:32]
+        # The counter outlives its window by one window, then DynamoDB's TTL removes it.
+        if not self._counter.count(
+            f"{scope}#{counted}", window_start, self._limit, window_end + self._window
+        ):
+            raise RateLimited(retry_after=max(1, window_end - now))

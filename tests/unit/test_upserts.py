@@ -1,0 +1,122 @@
+"""Upserts shared by the camera, user-push-tokens and chat backoffice APIs: refresh, move, re-create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from push_registry.errors import RateLimited
+from push_registry.rate_limit import RateLimiter
+from push_registry.registry import NewDevice, Outcome, Registry
+from push_registry.storage import RequestCounter
+
+TOKEN = "fMEP0JqFyF4:APA91bHqX"
+
+
+def device(**info: str) -> NewDevice:
+    return NewDevice(token=TOKEN, platform=None, device_info=info)
+
+
+def live(registry: Registry, owner: str) -> list[Any]:
+    return registry.list_devices(owner, limit=10).devices
+
+
+def test_refresh_or_register_creates_then_refreshes_keeping_the_id(registry: Registry, clock: Any) -> None:
+    assert registry.refresh_or_register("u1", device(app_version="1.0"), "camera") == Outcome.CREATED
+    [created] = live(registry, "u1")
+    clock.advance(days=29)
+
+    assert registry.refresh_or_register("u1", device(language="en"), "camera") == Outcome.REFRESHED
+    clock.advance(days=29)
+
+    [refreshed] = live(registry, "u1")
+    assert refreshed.id == created.id
+    assert refreshed.device_info == {"app_version": "1.0", "language": "en"}
+    assert refreshed.last_used_at > created.last_used_at
+
+
+def test_refresh_or_register_moves_a_token_held_by_another_user(registry: Registry) -> None:
+    registry.refresh_or_register("u1", device(), "camera")
+    [before] = live(registry, "u1")
+
+    assert registry.refresh_or_register("u2", device(), "camera") == Outcome.MOVED
+
+    assert live(registry, "u1") == []
+    [after] = live(registry, "u2")
+    assert after.id == before.id
+    assert after.owner == "u2"
+
+
+def test_upsert_keeps_id_and_registration_date_and_omitted_fields(registry: Registry, clock: Any) -> None:
+    created, outcome = registry.upsert_device("u1", device(os="iOS", app_version="1.0.0", module="main"), "upt")
+    assert outcome == Outcome.CREATED
+    clock.advance(hours=1)
+
+    updated, outcome = registry.upsert_device("u1", device(os="Android"), "upt")
+
+    assert outcome == Outcome.REFRESHED
+    assert (updated.id, updated.created_at) == (created.id, created.created_at)
+    assert updated.device_info == {"os": "Android", "app_version": "1.0.0", "module": "main"}
+
+
+def test_upsert_of_another_users_token_moves_it_with_its_id(registry: Registry) -> None:
+    created, _ = registry.upsert_device("u1", device(module="main"), "upt")
+
+    moved, outcome = registry.upsert_device("u2", device(), "upt")
+
+    assert outcome == Outcome.MOVED
+    assert (moved.id, moved.owner, moved.device_info) == (created.id, "u2", {"module": "main"})
+    assert live(registry, "u1") == []
+
+
+def test_replace_re_creates_the_callers_registration_with_a_new_id(registry: Registry, clock: Any) -> None:
+    first, outcome = registry.replace_device("u1", NewDevice(TOKEN, "android", {"model": "S23"}), "pigeons")
+    assert outcome == Outcome.CREATED
+    clock.advance(minutes=5)
+
+    second, outcome = registry.replace_device("u1", NewDevice(TOKEN, "android", {"os": "Android"}), "pigeons")
+
+    assert outcome == Outcome.REPLACED
+    assert second.id != first.id
+    assert second.created_at > first.created_at
+    assert [(d.id, d.device_info) for d in live(registry, "u1")] == [(second.id, {"os": "Android"})]
+
+
+def test_replace_takes_the_token_from_another_user(registry: Registry) -> None:
+    theirs, _ = registry.replace_device("u1", NewDevice(TOKEN, "ios"), "pigeons")
+
+    mine, outcome = registry.replace_device("u2", NewDevice(TOKEN, "ios"), "pigeons")
+
+    assert outcome == Outcome.MOVED
+    assert mine.id != theirs.id
+    assert live(registry, "u1") == []
+    assert [d.id for d in live(registry, "u2")] == [mine.id]
+
+
+@pytest.mark.parametrize("ending", ["deactivated", "expired"])
+def test_a_dead_registration_does_not_block_any_upsert(registry: Registry, clock: Any, ending: str) -> None:
+    old = registry.register_device("u1", NewDevice(TOKEN, "android"), "accounts")
+    if ending == "deactivated":
+        registry.deactivate_device("u1", old.id)
+    else:
+        clock.advance(days=31)
+
+    assert registry.refresh_or_register("u1", device(), "camera") == Outcome.CREATED
+    [again] = live(registry, "u1")
+    assert again.id != old.id
+
+
+def test_the_rate_limiter_counts_per_key_and_window(dynamodb: Any, clock: Any) -> None:
+    limiter = RateLimiter(RequestCounter(dynamodb, "push-registry-unit"), limit=3, clock=clock)
+    clock.now = clock.now.replace(second=10)
+    for _ in range(3):
+        limiter.check("user", "u1")
+    limiter.check("user", "u2")  # another key has its own budget
+
+    with pytest.raises(RateLimited) as limited:
+        limiter.check("user", "u1")
+    assert limited.value.retry_after == 50
+
+    clock.advance(seconds=50)
+    limiter.check("user", "u1")  # a new window
