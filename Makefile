@@ -14,7 +14,7 @@ STAGE ?= dev
 SUB ?= acct-1
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv tools run token test unit lint build deploy clean
+.PHONY: help venv tools run token test unit lint build deploy catalogs clean
 
 help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
@@ -22,6 +22,7 @@ help:
 	@echo "make unit    fast tests on moto only"
 	@echo "make lint    ruff, mypy, sam validate --lint"
 	@echo "make token SUB=acct-1   a development JWT"
+	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
 $(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt
@@ -59,6 +60,9 @@ unit: venv
 
 test: lint
 	$(PY) -m pytest -q
+
+catalogs: venv  ## recompile the gettext catalogs after editing a .po file
+	cd layers/registry/push_registry/locales && for l in */; do ../../../../$(VENV)/bin/pybabel compile -D pigeons -d . -l $${l%/}; done
 
 build: tools
 	$(SAM) build

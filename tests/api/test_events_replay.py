@@ -109,3 +109,31 @@ def test_deactivate_event(
 
     assert invoke(load_handler, "accounts_deactivate_device") == (204, None)
     assert invoke(load_handler, "accounts_deactivate_device")[0] == 404
+
+
+def test_camera_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    assert invoke(load_handler, "camera_set_user_token") == (200, {"result": 0, "msg": "Success"})
+    assert [d.source for d in fresh_account.list_devices(ACCOUNT, limit=10).devices] == ["camera"]
+
+
+def test_user_push_tokens_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    status, body = invoke(load_handler, "user_push_tokens_register")
+    assert status == 200
+    assert (body["userid"], body["device_os"], body["module"]) == (ACCOUNT, "iOS", "main")
+
+
+def test_pigeons_register_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    status, body = invoke(load_handler, "pigeons_register_device")
+    assert status == 201
+    assert body["message"] == "Device token registered"  # the event asks for English
+    assert body["data"]["platform"] == "android"
+
+
+def test_pigeons_delete_event(
+    fresh_account: Registry, ddb_local: Any, load_handler: Callable[[str], ModuleType]
+) -> None:
+    device_id = event("pigeons_delete_device")["pathParameters"]["id"]
+    seed_device(ddb_local, device_id, "token-before-pigeons-delete")
+
+    assert invoke(load_handler, "pigeons_delete_device") == (204, None)
+    assert invoke(load_handler, "pigeons_delete_device")[0] == 404

@@ -49,7 +49,9 @@ def test_refresh_or_register_moves_a_token_held_by_another_user(registry: Regist
 
 
 def test_upsert_keeps_id_and_registration_date_and_omitted_fields(registry: Registry, clock: Any) -> None:
-    created, outcome = registry.upsert_device("u1", device(os="iOS", app_version="1.0.0", module="main"), "upt")
+    created, outcome = registry.upsert_device(
+        "u1", device(os="iOS", app_version="1.0.0", module="main"), "upt"
+    )
     assert outcome == Outcome.CREATED
     clock.advance(hours=1)
 

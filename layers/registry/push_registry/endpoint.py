@@ -26,11 +26,13 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
     """Turn `use(request) -> Response` into a Lambda handler for API Gateway REST proxy events."""
 
     def wrap(use: Callable[[Request], Response]) -> Handler:
+        # One function serves one API, so the dimension is set once per execution environment.
+        metrics.set_default_dimensions(api=api)
+
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
         @metrics.log_metrics(capture_cold_start_metric=False)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.append_keys(api=api)
-            metrics.add_dimension(name="api", value=api)
             request = Request.from_event(event)
             try:
                 response = use(request)

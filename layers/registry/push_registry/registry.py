@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,8 +25,14 @@ from push_registry.registration import (
 from push_registry.storage import RegistrationStore
 
 # A concurrent writer can move or refresh a registration between our read and our conditional write;
-# the write then fails its condition and we read again, a bounded number of times.
-_STALE_READ_ATTEMPTS = 3
+# the write then fails its condition and we read again, a bounded number of times, backing off with
+# jitter so that writers racing for one token serialise instead of colliding again.
+_STALE_READ_ATTEMPTS = 8
+
+
+def _back_off(attempt: int) -> None:
+    if attempt:
+        time.sleep(random.uniform(0.005, 0.025) * min(attempt, 4))  # noqa: S311 - jitter, not crypto
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +111,8 @@ class Registry:
 
     def upsert_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Upsert that returns the stored record: the caller's registration of the token is read first."""
-        for _ in range(_STALE_READ_ATTEMPTS):
+        for attempt in range(_STALE_READ_ATTEMPTS):
+            _back_off(attempt)
             now = self._clock()
             mine = self._store.get(owner, token_digest(device.token))
             if mine is None or not mine.is_live(now):
@@ -123,7 +132,8 @@ class Registry:
     def _register_or_take_over(
         self, owner: str, device: NewDevice, source: str, keep_id: bool
     ) -> tuple[Registration, Outcome]:
-        for _ in range(_STALE_READ_ATTEMPTS):
+        for attempt in range(_STALE_READ_ATTEMPTS):
+            _back_off(attempt)
             now = self._clock()
             fresh = self._new(owner, device, source, now)
             try:
@@ -191,7 +201,8 @@ class Registry:
 
     def update_device(self, owner: str, device_id: str, change: DeviceChange) -> Registration:
         """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat."""
-        for _ in range(_STALE_READ_ATTEMPTS):
+        for attempt in range(_STALE_READ_ATTEMPTS):
+            _back_off(attempt)
             current = self._live(owner, device_id)
             now = self._clock()
             updated = current.used(
@@ -214,7 +225,8 @@ class Registry:
 
     def deactivate_device(self, owner: str, device_id: str) -> None:
         """Soft delete: the record stays until its expiry, the token is free at once."""
-        for _ in range(_STALE_READ_ATTEMPTS):
+        for attempt in range(_STALE_READ_ATTEMPTS):
+            _back_off(attempt)
             current = self._live(owner, device_id)
             now = self._clock()
             try:
