@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from local.template import create_table, load_template
 from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.registration import token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
@@ -134,6 +136,11 @@ def test_an_expired_item_still_stored_is_treated_as_absent(ddb_local: Any) -> No
 def test_dynamodb_ttl_really_deletes_expired_registrations_and_guards(ddb_local: Any) -> None:
     # A lifetime of one second puts expires_at in the past almost at once; DynamoDB Local's TTL
     # sweeper then deletes the items for real (in AWS this takes up to a few days, hence the read filter).
+    # A table of its own, made from the template: the sweeper walks the whole table each round, and
+    # the rest of the session fills the shared one with thousands of items.
+    table = unique("push-registry-ttl")
+    create_table(ddb_local.client, table, load_template())
+    ddb_local = replace(ddb_local, table_name=table)
     short = registry(ddb_local, lifetime=timedelta(seconds=1))
     token, owner = unique("tok"), unique("acct")
     short.register_device(owner, NewDevice(token=token, platform="android"), "accounts")
