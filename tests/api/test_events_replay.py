@@ -137,3 +137,11 @@ def test_pigeons_delete_event(
 
     assert invoke(load_handler, "pigeons_delete_device") == (204, None)
     assert invoke(load_handler, "pigeons_delete_device")[0] == 404
+
+
+def test_presignup_event(load_handler: Callable[[str], ModuleType]) -> None:
+    status, body = invoke(load_handler, "presignup_register_token")
+    assert status == 201
+    assert body["status"] == "ok"
+    again = invoke(load_handler, "presignup_register_token")
+    assert again == (201, body), "re-posting the same token and device keeps the record"

@@ -47,7 +47,7 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
     assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
     requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
     packages = [line.split("==")[0] for line in requirements if line and not line.startswith("#")]
-    assert packages == ["aws-lambda-powertools", "pydantic", "pyjwt[crypto]"]
+    assert packages == ["aws-lambda-powertools", "pydantic", "pyjwt[crypto]", "phonenumberslite"]
 
 
 def test_each_function_serves_exactly_one_endpoint_from_its_own_folder() -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from local.template import create_table, load_template
 from push_registry.errors import DeviceNotFound, TokenTaken
+from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.registration import token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
-from push_registry.storage import RegistrationStore
+from push_registry.storage import PreSignupStore, RegistrationStore
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +153,20 @@ def test_dynamodb_ttl_really_deletes_expired_registrations_and_guards(ddb_local:
         time.sleep(1)
 
     assert [stored(ddb_local, pk, sk) for pk, sk in keys] == [None, None]
+
+
+@pytest.mark.slow
+def test_dynamodb_ttl_really_deletes_expired_presignup_records(ddb_local: Any) -> None:
+    table = unique("push-registry-ttl")
+    create_table(ddb_local.client, table, load_template())
+    presignup = PreSignup(PreSignupStore(ddb_local.client, table), lifetime=timedelta(seconds=1))
+    presignup.register(PreSignupPost(phone="+919876543210", token=unique("fcm"), device_id="device-1"))
+
+    def count() -> int:
+        return len(ddb_local.client.scan(TableName=table, ConsistentRead=True)["Items"])  # a test may look
+
+    assert count() == 3  # the record, its token guard and its device guard
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and count():
+        time.sleep(1)
+    assert count() == 0

@@ -10,10 +10,11 @@ from botocore.config import Config
 
 from push_registry.auth import Authenticator
 from push_registry.platform_keys import PlatformKeys
+from push_registry.presignup import PreSignup
 from push_registry.rate_limit import RateLimiter
 from push_registry.registry import Registry
 from push_registry.settings import Settings, settings
-from push_registry.storage import RegistrationStore, RequestCounter
+from push_registry.storage import PreSignupStore, RegistrationStore, RequestCounter
 
 # Bounded so that a struggling DynamoDB gives a 503 well inside the function's 10 s timeout:
 # 3 attempts x (0.5 s connect + 1.5 s read) plus standard-mode backoff.
@@ -46,6 +47,21 @@ def registry() -> Registry:
 @cache
 def authenticator() -> Authenticator:
     return Authenticator(settings())
+
+
+@cache
+def presignup() -> PreSignup:
+    config = settings()
+    store = PreSignupStore(_client(), config.table_name)
+    return PreSignup(store, lifetime=timedelta(hours=config.presignup_ttl_hours))
+
+
+@cache
+def per_ip_limiter() -> RateLimiter:
+    config = settings()
+    return RateLimiter(
+        RequestCounter(_client(), config.table_name), limit=config.presignup_requests_per_minute
+    )
 
 
 @cache

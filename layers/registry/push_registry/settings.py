@@ -34,6 +34,10 @@ class Settings(BaseModel):
     pigeons_public_keys: SecretStr | None = None
     pigeons_public_keys_parameter: str | None = None
     pigeons_requests_per_minute: int = Field(default=60, ge=1)
+    # Pre-signup (public) API.
+    presignup_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    presignup_default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    presignup_requests_per_minute: int = Field(default=10, ge=1)
 
     @field_validator("*", mode="before")
     @classmethod

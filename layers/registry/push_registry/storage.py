@@ -22,7 +22,8 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Provider, Registration
+from push_registry.presignup import PreSignupPost, PreSignupRecord, PreSignupSnapshot, Sighting
+from push_registry.registration import Provider, Registration, token_digest
 
 Item = dict[str, Any]
 
@@ -301,26 +302,7 @@ class RegistrationStore:
     # ------------------------------------------------------------------ DynamoDB calls
 
     def _transact(self, items: list[Item]) -> None:
-        """Run one transaction, retrying only when another transaction held one of its items."""
-        for attempt in range(_CONFLICT_ATTEMPTS):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-                return
-            except ClientError as error:
-                if _code(error) != "TransactionCanceledException":
-                    raise _translate(error) from error
-                reasons = error.response.get("CancellationReasons", [])
-                codes = {reason.get("Code") for reason in reasons}
-                if "ConditionalCheckFailed" in codes:
-                    raise _Cancelled(reasons) from None
-                if not codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
-                    raise
-            except BotoCoreError as error:
-                raise Unavailable() from error
-            if attempt + 1 < _CONFLICT_ATTEMPTS:
-                # Jittered backoff: colliding writers should not collide again on the next attempt.
-                time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
-        raise Unavailable() from Contention()
+        _transact(self._client, items)
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         return _call(self._client, operation, **request)
@@ -350,6 +332,29 @@ class RequestCounter:
                 return False
             raise
         return True
+
+
+def _transact(client: Any, items: list[Item]) -> None:
+    """Run one transaction, retrying only when another transaction held one of its items."""
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        try:
+            client.transact_write_items(TransactItems=items)
+            return
+        except ClientError as error:
+            if _code(error) != "TransactionCanceledException":
+                raise _translate(error) from error
+            reasons = error.response.get("CancellationReasons", [])
+            codes = {reason.get("Code") for reason in reasons}
+            if "ConditionalCheckFailed" in codes:
+                raise _Cancelled(reasons) from None
+            if not codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                raise
+        except BotoCoreError as error:
+            raise Unavailable() from error
+        if attempt + 1 < _CONFLICT_ATTEMPTS:
+            # Jittered backoff: colliding writers should not collide again on the next attempt.
+            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
+    raise Unavailable() from Contention()
 
 
 def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
@@ -442,4 +447,186 @@ def _registration(item: Item) -> Registration:
         source=item["source"]["S"],
         device_info={key: value["S"] for key, value in item.get("device_info", {}).get("M", {}).items()},
         tenant=item["tenant"]["S"] if "tenant" in item else None,
+    )
+
+
+# ---------------------------------------------------------------------- pre-signup records
+#
+#   record        pk=PHONE#<e164>                 sk=PRESIGNUP#<id>
+#   device guard  pk=PHONE#<e164>                 sk=DEVICE#<device id>      {record_id}
+#   token guard   pk=PRESIGNUP_TOKEN#<sha256>     sk=GUARD                   {record_id, phone}
+#
+# All three carry the record's expires_at. A phone's records are one Query; the guards make "one live
+# record per token" and "one per (phone, device id)" hold: every write conditions on them being as read.
+
+
+class PreSignupStore:
+    """Pre-signup records and their token and device guards."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def snapshot(self, post: PreSignupPost, now: datetime) -> PreSignupSnapshot:
+        keys = [_presignup_token_key(post.token)]
+        if post.device_id is not None:
+            keys.append(_device_key(post.phone, post.device_id))
+        guards = self._batch_get(keys)
+        token_guard = guards.get(_key_id(keys[0]))
+        device_guard = guards.get(_key_id(keys[1])) if len(keys) > 1 else None
+        wanted = []
+        if token_guard:
+            wanted.append(_record_key(token_guard["phone"]["S"], token_guard["record_id"]["S"]))
+        if device_guard:
+            wanted.append(_record_key(post.phone, device_guard["record_id"]["S"]))
+        records = {item["id"]["S"]: _presignup(item) for item in self._batch_get(wanted).values()}
+
+        def sighting(guard: Item | None) -> Sighting:
+            if guard is None or int(guard["expires_at"]["N"]) <= int(now.timestamp()):
+                return Sighting(None, None)
+            return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]))
+
+        by_device = sighting(device_guard) if post.device_id is not None else None
+        return PreSignupSnapshot(sighting(token_guard), by_device)
+
+    def save(
+        self, target: PreSignupRecord, seen: PreSignupSnapshot, previous: list[PreSignupRecord], now: datetime
+    ) -> bool:
+        stamp = _n(int(now.timestamp()))
+        writes: dict[tuple[str, str], Item] = {}
+
+        def guard_put(key: dict[str, Any], attributes: Item, sighting: Sighting) -> Item:
+            if sighting.record_id is None:
+                condition, values = "attribute_not_exists(pk) OR expires_at <= :now", {":now": stamp}
+            else:
+                condition, values = "record_id = :seen", {":seen": _s(sighting.record_id)}
+            item = {**key, **attributes, "record_id": _s(target.id), "expires_at": _n(target.expires_at)}
+            return {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+
+        token_key = _presignup_token_key(target.token)
+        writes[_key_id(token_key)] = guard_put(token_key, {"phone": _s(target.phone)}, seen.by_token)
+        if target.device_id is not None:
+            device_key = _device_key(target.phone, target.device_id)
+            # A device id carried over from the kept record has its guard pointing at that record.
+            sighting = seen.by_device or Sighting(target.id, None)
+            writes[_key_id(device_key)] = guard_put(device_key, {}, sighting)
+        record_key = _record_key(target.phone, target.id)
+        writes[_key_id(record_key)] = {"Put": {"TableName": self._table, "Item": _presignup_item(target)}}
+        for old in previous:
+            # The record's previous key and guards, unless the target re-uses them.
+            stale = [_record_key(old.phone, old.id), _presignup_token_key(old.token)]
+            if old.device_id is not None:
+                stale.append(_device_key(old.phone, old.device_id))
+            for key in stale:
+                if _key_id(key) in writes:
+                    continue
+                is_record = key["sk"]["S"].startswith("PRESIGNUP#")
+                writes[_key_id(key)] = {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key,
+                        "ConditionExpression": "updated_at = :seen" if is_record else "record_id = :seen",
+                        "ExpressionAttributeValues": {
+                            ":seen": _s(_stamp(old.updated_at)) if is_record else _s(old.id)
+                        },
+                    }
+                }
+        try:
+            _transact(self._client, list(writes.values()))
+        except _Cancelled:
+            return False
+        return True
+
+    def live_for_phone(self, phone: str, now: datetime) -> list[PreSignupRecord]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :records)",
+            "ExpressionAttributeValues": {":pk": _s(f"PHONE#{phone}"), ":records": _s("PRESIGNUP#")},
+            "ConsistentRead": True,
+        }
+        found = []
+        while True:
+            page = _call(self._client, "query", **request)
+            found += [record for item in page.get("Items", []) if (record := _presignup(item)).is_live(now)]
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
+        if not keys:
+            return {}
+        unique = list({_key_id(k): k for k in keys}.values())
+        request = {self._table: {"Keys": unique, "ConsistentRead": True}}
+        found: dict[tuple[str, str], Item] = {}
+        for _ in range(5):
+            response = _call(self._client, "batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                found[_key_id(item)] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(0.01)
+        raise Unavailable()
+
+
+def _key_id(item: Mapping[str, Any]) -> tuple[str, str]:
+    return item["pk"]["S"], item["sk"]["S"]
+
+
+def _presignup_token_key(token: str) -> dict[str, Any]:
+    return {"pk": _s(f"PRESIGNUP_TOKEN#{token_digest(token)}"), "sk": _s(_GUARD)}
+
+
+def _device_key(phone: str, device_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"PHONE#{phone}"), "sk": _s(f"DEVICE#{device_id}")}
+
+
+def _record_key(phone: str, record_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"PHONE#{phone}"), "sk": _s(f"PRESIGNUP#{record_id}")}
+
+
+def _presignup_item(record: PreSignupRecord) -> Item:
+    item: Item = {
+        **_record_key(record.phone, record.id),
+        "id": _s(record.id),
+        "phone": _s(record.phone),
+        "token": _s(record.token),
+        "created_at": _s(_stamp(record.created_at)),
+        "updated_at": _s(_stamp(record.updated_at)),
+        "expires_at": _n(record.expires_at),
+    }
+    optional = {
+        "device_id": record.device_id,
+        "device_type": record.device_type,
+        "meta": record.meta,
+        "source_ip": record.source_ip,
+        "user_agent": record.user_agent,
+    }
+    item.update({name: _s(value) for name, value in optional.items() if value is not None})
+    return item
+
+
+def _presignup(item: Item) -> PreSignupRecord:
+    def text(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    return PreSignupRecord(
+        id=item["id"]["S"],
+        phone=item["phone"]["S"],
+        token=item["token"]["S"],
+        device_id=text("device_id"),
+        device_type=text("device_type"),
+        meta=text("meta"),
+        source_ip=text("source_ip"),
+        user_agent=text("user_agent"),
+        created_at=_time(item["created_at"]["S"]),
+        updated_at=_time(item["updated_at"]["S"]),
+        expires_at=int(item["expires_at"]["N"]),
     )

@@ -1,0 +1,80 @@
+"""The pre-signup API (seed 003): `POST /api/public/fcm-token`, unauthenticated, keyed by phone and token."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from push_registry.errors import InvalidRequest
+from push_registry.http import Request
+from push_registry.presignup import PreSignupPost
+from push_registry.validation import PushToken, parse
+
+META_MAX_BYTES = 2048
+META_MAX_DEPTH = 3
+USER_AGENT_MAX = 512
+
+DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class RegisterBody(BaseModel):
+    # Unknown fields are ignored, never stored.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    phone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    fcmToken: PushToken  # the seed's field names
+    deviceType: Literal["android", "ios", "web"] | None = None
+    deviceId: DeviceId | None = None
+    meta: dict[str, Any] | None = None
+
+
+def e164(raw: str, region: str) -> str:
+    """The phone number in E.164; local formats are read in the configured region."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidRequest.single("phone", "invalid_format", "is not a valid phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidRequest.single("phone", "invalid_format", "is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _meta(meta: dict[str, Any] | None) -> str | None:
+    if meta is None:
+        return None
+    if _depth(meta) > META_MAX_DEPTH:
+        raise InvalidRequest.single(
+            "meta", "invalid_format", f"must be nested at most {META_MAX_DEPTH} levels deep"
+        )
+    serialised = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
+    if len(serialised.encode()) > META_MAX_BYTES:
+        raise InvalidRequest.single("meta", "too_long", f"must be at most {META_MAX_BYTES} bytes as JSON")
+    return serialised
+
+
+def post_of(body: dict[str, Any], request: Request, region: str) -> PreSignupPost:
+    if isinstance(body.get("deviceType"), str):
+        body = {**body, "deviceType": body["deviceType"].strip().lower()}
+    parsed = parse(RegisterBody, body)
+    user_agent = request.headers.get("user-agent")
+    return PreSignupPost(
+        phone=e164(parsed.phone, region),
+        token=parsed.fcmToken,
+        device_id=parsed.deviceId,
+        device_type=parsed.deviceType,
+        meta=_meta(parsed.meta),
+        # The TCP peer as API Gateway saw it, never a client-supplied header such as X-Forwarded-For.
+        source_ip=request.source_ip,
+        user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+    )
