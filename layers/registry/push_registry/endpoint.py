@@ -7,9 +7,35 @@ from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from push_registry.errors import RegistryError
+from push_registry.errors import (
+    Forbidden,
+    InvalidRequest,
+    MalformedBody,
+    MissingBody,
+    PayloadTooLarge,
+    RateLimited,
+    RegistryError,
+    TokenTaken,
+    Unauthenticated,
+    Unavailable,
+    UnknownPlatformKey,
+)
 from push_registry.http import Request, Response
-from push_registry.observability import logger, metrics
+from push_registry.observability import count, logger, metrics
+from push_registry.telemetry import Metric
+
+_ERROR_METRICS: dict[type[RegistryError], Metric] = {
+    InvalidRequest: Metric.VALIDATION_FAILURES,
+    MissingBody: Metric.VALIDATION_FAILURES,
+    MalformedBody: Metric.VALIDATION_FAILURES,
+    PayloadTooLarge: Metric.VALIDATION_FAILURES,
+    Unauthenticated: Metric.AUTH_FAILURES,
+    Forbidden: Metric.AUTH_FAILURES,
+    UnknownPlatformKey: Metric.AUTH_FAILURES,
+    TokenTaken: Metric.TOKEN_CONFLICTS,
+    RateLimited: Metric.RATE_LIMITED,
+    Unavailable: Metric.DEPENDENCY_FAILURES,
+}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -29,7 +55,9 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
         # One function serves one API, so the dimension is set once per execution environment.
         metrics.set_default_dimensions(api=api)
 
-        @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+        @logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False, clear_state=True
+        )
         @metrics.log_metrics(capture_cold_start_metric=False)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.append_keys(api=api)
@@ -40,12 +68,15 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
             except RegistryError as error:
                 response = dialect.render(error, request)
                 outcome = type(error).__name__
+                if metric := _ERROR_METRICS.get(type(error)):
+                    count(metric)
             except Exception:
                 # Unexpected: the traceback goes to the log (it holds no request values), the client
                 # gets the dialect's generic 500.
                 logger.exception("unhandled error")
                 response = dialect.internal_error(request)
                 outcome = "InternalError"
+                count(Metric.UNHANDLED_ERRORS)
             logger.info("request handled", extra={"status": response.status, "outcome": outcome})
             return response.to_proxy_result()
 

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from push_registry.registration import token_fingerprint
+from push_registry.telemetry import Metric
 
 # Service name, namespace and level come from POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE and
-# POWERTOOLS_LOG_LEVEL. Events are never logged: they carry JWTs and raw push tokens.
+# POWERTOOLS_LOG_LEVEL. Events are never logged: they carry JWTs, phone numbers and raw push tokens.
 logger = Logger()
 metrics = Metrics()
 
+# The AWS SDK logs whole requests (tokens, phone numbers) at DEBUG: never let it, whatever the root
+# logger's level is set to.
+for _name in ("boto3", "botocore", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 # Requests that record no business metric (a list, a 404) are normal, not worth a warning each.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def count(metric: Metric) -> None:
+    """The registry's Recorder: one EMF count, flushed with the invocation's other metrics."""
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
+
+
+def identify_token(token: str) -> None:
+    """Name the request's push token in every later log line of this invocation, as a short hash."""
+    logger.append_keys(token=token_fingerprint(token))

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from push_registry.errors import Contention, Unavailable
 from push_registry.registration import new_registration_id, utc_now
+from push_registry.telemetry import Metric, Recorder, discard
 
 _ATTEMPTS = 8
 
@@ -93,10 +94,12 @@ class PreSignup:
         store: PreSignupStorage,
         lifetime: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = utc_now,
+        record: Recorder = discard,
     ) -> None:
         self._store = store
         self._lifetime = lifetime
         self._clock = clock
+        self._record = record
 
     def register(self, post: PreSignupPost) -> tuple[PreSignupRecord, PreSignupOutcome]:
         """Store or update the record for this token and (phone, device id), atomically."""
@@ -105,16 +108,22 @@ class PreSignup:
                 time.sleep(random.uniform(0.005, 0.025) * min(attempt, 4))  # noqa: S311 - jitter
             now = self._clock()
             seen = self._store.snapshot(post, now)
-            by_token = _live(seen.by_token, now)
-            by_device = _live(seen.by_device, now)
+            by_token = self._live(seen.by_token, now)
+            by_device = self._live(seen.by_device, now)
             kept = by_device or by_token
             merged = [by_token] if by_token and by_device and by_token.id != by_device.id else []
             target = self._target(post, kept, now)
             previous = [r for r in (kept, *merged) if r is not None]
             if self._store.save(target, seen, previous, now):
-                if merged:
-                    return target, PreSignupOutcome.MERGED
-                return target, PreSignupOutcome.UPDATED if kept else PreSignupOutcome.CREATED
+                outcome = (
+                    PreSignupOutcome.MERGED
+                    if merged
+                    else PreSignupOutcome.UPDATED
+                    if kept
+                    else PreSignupOutcome.CREATED
+                )
+                self._record(_METRICS[outcome])
+                return target, outcome
         raise Unavailable() from Contention()
 
     def live_tokens(self, phone: str) -> list[PreSignupRecord]:
@@ -153,8 +162,17 @@ class PreSignup:
             expires_at=expires_at,
         )
 
+    def _live(self, sighting: Sighting | None, now: datetime) -> PreSignupRecord | None:
+        if sighting is None or sighting.record is None:
+            return None
+        if not sighting.record.is_live(now):
+            self._record(Metric.EXPIRED_TOKEN_HITS)
+            return None
+        return sighting.record
 
-def _live(sighting: Sighting | None, now: datetime) -> PreSignupRecord | None:
-    if sighting is None or sighting.record is None:
-        return None
-    return sighting.record if sighting.record.is_live(now) else None
+
+_METRICS = {
+    PreSignupOutcome.CREATED: Metric.PRESIGNUP_CREATED,
+    PreSignupOutcome.UPDATED: Metric.PRESIGNUP_UPDATED,
+    PreSignupOutcome.MERGED: Metric.PRESIGNUP_MERGED,
+}

@@ -23,6 +23,7 @@ from push_registry.registration import (
     utc_now,
 )
 from push_registry.storage import RegistrationStore
+from push_registry.telemetry import Metric, Recorder, discard
 
 # A concurrent writer can move or refresh a registration between our read and our conditional write;
 # the write then fails its condition and we read again, a bounded number of times, backing off with
@@ -77,16 +78,19 @@ class Registry:
         store: RegistrationStore,
         lifetime: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
+        record: Recorder = discard,
     ) -> None:
         self._store = store
         self._lifetime = lifetime
         self._clock = clock
+        self._record = record
 
     def register_device(self, owner: str, device: NewDevice, source: str) -> Registration:
         """Create a registration; TokenTaken when a live registration (anyone's) holds the token."""
         now = self._clock()
         registration = self._new(owner, device, source, now)
         self._store.add(registration, now)
+        self._record(Metric.REGISTRATIONS_CREATED)
         return registration
 
     def refresh_or_register(self, owner: str, device: NewDevice, source: str) -> Outcome:
@@ -106,6 +110,7 @@ class Registry:
                 changes[name] = str(value)
         expires_at = expiry_after(now, self._lifetime)
         if self._store.refresh(owner, token_digest(device.token), expires_at, changes, now):
+            self._record(Metric.REGISTRATIONS_REFRESHED)
             return Outcome.REFRESHED
         return self._register_or_take_over(owner, device, source, keep_id=True)[1]
 
@@ -120,9 +125,10 @@ class Registry:
             updated = self._merged(mine, owner, device, now)
             try:
                 self._store.save(mine, updated, now)
-                return updated, Outcome.REFRESHED
             except DeviceNotFound:
                 continue
+            self._record(Metric.REGISTRATIONS_REFRESHED)
+            return updated, Outcome.REFRESHED
         raise Unavailable() from Contention()
 
     def replace_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
@@ -138,6 +144,7 @@ class Registry:
             fresh = self._new(owner, device, source, now)
             try:
                 self._store.add(fresh, now)
+                self._record(Metric.REGISTRATIONS_CREATED)
                 return fresh, Outcome.CREATED
             except TokenTaken as taken:
                 if taken.holder is None:
@@ -150,11 +157,15 @@ class Registry:
             try:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
-                    return updated, Outcome.REFRESHED
-                self._store.take_over(current, updated, now)
+                else:
+                    self._store.take_over(current, updated, now)
             except DeviceNotFound:
                 continue
-            return updated, (Outcome.MOVED if holder != owner else Outcome.REPLACED)
+            if holder != owner:
+                self._record(Metric.REGISTRATIONS_MOVED)
+                return updated, Outcome.MOVED
+            self._record(Metric.REGISTRATIONS_REFRESHED)
+            return updated, Outcome.REFRESHED if keep_id else Outcome.REPLACED
         raise Unavailable() from Contention()
 
     def _new(self, owner: str, device: NewDevice, source: str, now: datetime) -> Registration:
@@ -188,7 +199,7 @@ class Registry:
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
         """The owner's live registrations, newest `created_at` first, `limit` at a time."""
         ordered = sorted(
-            self._store.live_of(owner, self._clock()),
+            self._live_of(owner),
             key=lambda registration: (registration.created_at, registration.id),
             reverse=True,
         )
@@ -218,9 +229,10 @@ class Registry:
                     self._store.save(current, updated, now)
                 else:
                     self._store.move_token(current, updated, now)
-                return updated
             except DeviceNotFound:
                 continue
+            self._record(Metric.REGISTRATIONS_REFRESHED)
+            return updated
         raise DeviceNotFound()
 
     def deactivate_device(self, owner: str, device_id: str) -> None:
@@ -231,15 +243,26 @@ class Registry:
             now = self._clock()
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
-                return
             except DeviceNotFound:
                 continue
+            self._record(Metric.DEACTIVATIONS)
+            return
         raise DeviceNotFound()
 
-    def _live(self, owner: str, device_id: str) -> Registration:
+    def _live_of(self, owner: str) -> list[Registration]:
+        """The owner's live registrations; expired ones still stored are counted and skipped."""
         now = self._clock()
+        live = []
         for registration in self._store.owned_by(owner):
-            if registration.id == device_id and registration.is_live(now):
+            if registration.is_live(now):
+                live.append(registration)
+            elif registration.active:
+                self._record(Metric.EXPIRED_TOKEN_HITS)
+        return live
+
+    def _live(self, owner: str, device_id: str) -> Registration:
+        for registration in self._live_of(owner):
+            if registration.id == device_id:
                 return registration
         raise DeviceNotFound()
 

@@ -9,6 +9,7 @@ import botocore.session
 from botocore.config import Config
 
 from push_registry.auth import Authenticator
+from push_registry.observability import count
 from push_registry.platform_keys import PlatformKeys
 from push_registry.presignup import PreSignup
 from push_registry.rate_limit import RateLimiter
@@ -41,7 +42,7 @@ def _client() -> object:
 def registry() -> Registry:
     config = settings()
     store = RegistrationStore(_client(), config.table_name)
-    return Registry(store, lifetime=timedelta(days=config.registration_ttl_days))
+    return Registry(store, lifetime=timedelta(days=config.registration_ttl_days), record=count)
 
 
 @cache
@@ -53,7 +54,7 @@ def authenticator() -> Authenticator:
 def presignup() -> PreSignup:
     config = settings()
     store = PreSignupStore(_client(), config.table_name)
-    return PreSignup(store, lifetime=timedelta(hours=config.presignup_ttl_hours))
+    return PreSignup(store, lifetime=timedelta(hours=config.presignup_ttl_hours), record=count)
 
 
 @cache

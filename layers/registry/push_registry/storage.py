@@ -83,10 +83,6 @@ class RegistrationStore:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def live_of(self, owner: str, now: datetime) -> list[Registration]:
-        """The owner's live registrations; expired ones are filtered even if TTL has not removed them."""
-        return [registration for registration in self.owned_by(owner) if registration.is_live(now)]
-
     # ------------------------------------------------------------------ writes
 
     def add(self, registration: Registration, now: datetime) -> None:

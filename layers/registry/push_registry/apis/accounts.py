@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from push_registry.auth import Authenticator
 from push_registry.errors import Forbidden, InvalidRequest, Unauthenticated
 from push_registry.http import Request
+from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import DeviceChange, DevicePage, NewDevice
 from push_registry.validation import Label, PushToken, parse
@@ -52,6 +53,7 @@ def new_device(body: dict[str, Any]) -> NewDevice:
         if platform.strip():
             body["platform"] = platform.strip().lower()
     parsed = parse(NewDeviceBody, body)
+    identify_token(parsed.device_token)
     return NewDevice(
         token=parsed.device_token, platform=parsed.platform, device_info=_plain(parsed.device_info)
     )
@@ -65,6 +67,8 @@ def device_change(body: dict[str, Any] | None) -> DeviceChange:
         if name in body and body[name] is None:
             raise InvalidRequest.single(name, "not_object" if name == "device_info" else "empty")
     parsed = parse(DeviceChangeBody, body)
+    if parsed.device_token is not None:
+        identify_token(parsed.device_token)
     info = None if parsed.device_info is None else _plain(parsed.device_info)
     return DeviceChange(token=parsed.device_token, device_info=info)
 

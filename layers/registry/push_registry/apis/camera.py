@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from push_registry.auth import Authenticator
 from push_registry.errors import Unauthenticated
 from push_registry.http import Request
+from push_registry.observability import identify_token
 from push_registry.registration import Platform, Provider
 from push_registry.registry import NewDevice
 from push_registry.validation import Label, PushToken, parse
@@ -49,6 +50,7 @@ def token_entry(body: dict[str, Any]) -> NewDevice:
     if isinstance(body.get("msgType"), str):
         body = {**body, "msgType": body["msgType"].strip().upper()}
     entry = parse(TokenEntry, body)
+    identify_token(entry.msgToken)
     app = entry.app or AppBean()
     info = {
         "app_type": app.type,

@@ -10,6 +10,7 @@ from push_registry.auth import Authenticator
 from push_registry.dialects.laravel import translator
 from push_registry.errors import Forbidden, Unauthenticated
 from push_registry.http import Request
+from push_registry.observability import identify_token
 from push_registry.platform_keys import PlatformKeys
 from push_registry.rate_limit import RateLimiter
 from push_registry.registration import Registration
@@ -61,6 +62,7 @@ def caller_of(
 def device_request(body: dict[str, Any] | None, tenant: str) -> NewDevice:
     """A missing body is validated like an empty one (every required field reported), as Laravel does."""
     parsed = parse(RegisterBody, body or {})
+    identify_token(parsed.token)
     details = parsed.device.model_dump(exclude_none=True) if parsed.device else {}
     return NewDevice(token=parsed.token, platform=parsed.platform, device_info=details, tenant=tenant)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
+from push_registry.observability import identify_token
 from push_registry.presignup import PreSignupPost
 from push_registry.validation import PushToken, parse
 
@@ -67,6 +68,7 @@ def post_of(body: dict[str, Any], request: Request, region: str) -> PreSignupPos
     if isinstance(body.get("deviceType"), str):
         body = {**body, "deviceType": body["deviceType"].strip().lower()}
     parsed = parse(RegisterBody, body)
+    identify_token(parsed.fcmToken)
     user_agent = request.headers.get("user-agent")
     return PreSignupPost(
         phone=e164(parsed.phone, region),

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from push_registry.auth import Authenticator
 from push_registry.errors import Unauthenticated
 from push_registry.http import Request
+from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import NewDevice
 from push_registry.validation import Label, PushToken, parse
@@ -40,6 +41,7 @@ def user_of(request: Request, authenticator: Authenticator) -> str:
 def registration_request(body: dict[str, Any]) -> NewDevice:
     """Omitted or null fields are left out, so an update keeps their stored values."""
     parsed = parse(RegisterBody, body)
+    identify_token(parsed.push_token)
     info = {
         key: getattr(parsed, field) for field, key in _FIELDS.items() if getattr(parsed, field) is not None
     }

@@ -1,0 +1,33 @@
+"""Business metrics the registry records: names shared by the code, the dashboard and the alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+
+class Metric(StrEnum):
+    """Every custom metric (namespace PushRegistry, dimension `api`), one count per event."""
+
+    REGISTRATIONS_CREATED = "RegistrationsCreated"
+    REGISTRATIONS_REFRESHED = "RegistrationsRefreshed"
+    REGISTRATIONS_MOVED = "RegistrationsMoved"  # a token changed hands: another owner held it
+    TOKEN_CONFLICTS = "TokenConflicts"  # noqa: S105 - 409: the token is held by a live registration
+    DEACTIVATIONS = "Deactivations"
+    VALIDATION_FAILURES = "ValidationFailures"
+    AUTH_FAILURES = "AuthFailures"
+    RATE_LIMITED = "RateLimitedRequests"
+    PRESIGNUP_CREATED = "PresignupRecordsCreated"
+    PRESIGNUP_UPDATED = "PresignupRecordsUpdated"
+    PRESIGNUP_MERGED = "PresignupRecordsMerged"
+    EXPIRED_TOKEN_HITS = "ExpiredTokenHits"  # noqa: S105 - an expired item read before TTL removed it
+    DEPENDENCY_FAILURES = "DependencyFailures"  # 503: DynamoDB kept failing after the retries
+    UNHANDLED_ERRORS = "UnhandledErrors"  # 500: a bug; the handler answered, so Lambda saw no error
+
+
+Recorder = Callable[[Metric], None]
+"""Where the domain reports what happened; the runtime wires it to CloudWatch (EMF)."""
+
+
+def discard(metric: Metric) -> None:
+    """The recorder of tests and tools that do not publish metrics."""
