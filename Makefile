@@ -7,6 +7,7 @@ PYTHON ?= $(shell for p in python3.13 "$$(pyenv root 2>/dev/null)/versions/3.13.
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV := .venv
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.11.7:3.12.1:3.13.0 $(TOOLS)/bin/sam
 PORT ?= 3000
@@ -20,7 +21,7 @@ help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
 	@echo "make test    the whole suite (lint, unit, integration, HTTP, events, sam build layout)"
 	@echo "make unit    fast tests on moto only"
-	@echo "make lint    ruff, mypy, sam validate --lint"
+	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make token SUB=acct-1   a development JWT"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
 	@echo "make build | deploy STAGE=dev|prod | clean"
@@ -41,7 +42,14 @@ $(TOOLS)/.stamp: requirements-tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
-tools: $(TOOLS)/.stamp
+$(CHECKOV)/.stamp: requirements-checkov.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
+	"$(PYTHON)" -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+tools: $(TOOLS)/.stamp $(CHECKOV)/.stamp
 
 run: venv
 	$(PY) -m local.server --port $(PORT)
@@ -54,6 +62,9 @@ lint: venv tools
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/registry/push_registry local
 	$(SAM) validate --lint
+	$(TOOLS)/bin/cfn-lint template.yaml
+	# Offline; every skipped rule is listed in template.yaml with its reason.
+	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
@@ -71,5 +82,5 @@ deploy: build
 	$(SAM) deploy --config-env $(STAGE)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -114,10 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             if match and route.method == self.command:
                 break
         else:
-            # API Gateway's answer for an unknown route or method on a REST API.
-            return self._write(
-                403, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}'
-            )
+            # What API Gateway answers for an unknown route or method, given the template's
+            # MISSING_AUTHENTICATION_TOKEN gateway response.
+            return self._write(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
         event = build_rest_event(
             route,
             raw_path=raw_path,
