@@ -14,7 +14,7 @@ authenticator = runtime.authenticator()
 
 @endpoint("camera", dialect)
 def handler(request: Request) -> Response:
-    owner = camera.owner_of(request, authenticator)
+    owner = authenticator.subject_of(request.headers)
     device = camera.token_entry(request.required_json_object(settings().max_body_bytes))
     registry.refresh_or_register(owner, device, source=camera.SOURCE)
     return success()

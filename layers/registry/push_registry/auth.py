@@ -67,6 +67,13 @@ class Authenticator:
         usable = isinstance(subject, str) and 0 < len(subject) <= _MAX_SUBJECT_CHARS
         return Principal(subject if usable else None, claims)
 
+    def subject_of(self, headers: Mapping[str, str], without_subject: str = "invalid") -> str:
+        """The verified caller's `sub`; a valid token naming no user is Unauthenticated(without_subject)."""
+        subject = self.authenticate(headers).subject
+        if subject is None:
+            raise Unauthenticated(without_subject)
+        return subject
+
     def _verification_key(self, token: str) -> Any:
         if self._settings.jwt_jwks_url:
             return self._jwks.get_signing_key_from_jwt(token).key

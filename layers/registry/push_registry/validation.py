@@ -52,6 +52,21 @@ _PROBLEMS = {
 }
 
 
+def describe(problem: FieldProblem) -> str:
+    """The plain-English message for a field problem, naming the field (the APIs that have no catalog)."""
+    if problem.detail:
+        return f"{problem.field} {problem.detail}"
+    return {
+        "required": f"{problem.field} is required",
+        "empty": f"{problem.field} must not be empty",
+        "not_string": f"{problem.field} must be a string",
+        "not_object": f"{problem.field} must be a JSON object",
+        "too_long": f"{problem.field} is too long",
+        "invalid_choice": f"{problem.field} has an unsupported value",
+        "unknown_field": f"Unsupported field: {problem.field}",
+    }.get(problem.problem, f"{problem.field} is not valid")
+
+
 def parse[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
     """Validate a decoded JSON object; InvalidRequest lists every failing field in body order."""
     try:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from push_registry.auth import Authenticator
-from push_registry.errors import Forbidden, InvalidRequest, Unauthenticated
+from push_registry.errors import Forbidden, InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
@@ -36,12 +36,10 @@ class DeviceChangeBody(_Body):
 
 def account_of(request: Request, authenticator: Authenticator) -> str:
     """The caller's account: the path's `accountId`, which must be the token's `sub`."""
-    principal = authenticator.authenticate(request.headers)
-    if principal.subject is None:
-        raise Unauthenticated("invalid")
-    if request.path_parameters.get("accountId") != principal.subject:
+    subject = authenticator.subject_of(request.headers)
+    if request.path_parameters.get("accountId") != subject:
         raise Forbidden()
-    return principal.subject
+    return subject
 
 
 def new_device(body: dict[str, Any]) -> NewDevice:

@@ -6,9 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from push_registry.auth import Authenticator
-from push_registry.errors import Unauthenticated
-from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.registration import Platform, Provider
 from push_registry.registry import NewDevice
@@ -36,13 +33,6 @@ class TokenEntry(_Entry):
     countryNo: Label | None = None
     language: Label | None = None
     tenantId: Label | None = None
-
-
-def owner_of(request: Request, authenticator: Authenticator) -> str:
-    subject = authenticator.authenticate(request.headers).subject
-    if subject is None:
-        raise Unauthenticated("invalid")
-    return subject
 
 
 def token_entry(body: dict[str, Any]) -> NewDevice:

@@ -6,9 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from push_registry.auth import Authenticator
-from push_registry.errors import Unauthenticated
-from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import NewDevice
@@ -28,14 +25,6 @@ class RegisterBody(BaseModel):
     device_os: Label | None = None
     app_ver: Label | None = None
     module: Label | None = None
-
-
-def user_of(request: Request, authenticator: Authenticator) -> str:
-    """The caller's user id: a valid token without `sub` is the seed's "User not authenticated"."""
-    subject = authenticator.authenticate(request.headers).subject
-    if subject is None:
-        raise Unauthenticated("no_subject")
-    return subject
 
 
 def registration_request(body: dict[str, Any]) -> NewDevice:

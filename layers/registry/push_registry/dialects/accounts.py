@@ -17,6 +17,7 @@ from push_registry.errors import (
     Unavailable,
 )
 from push_registry.http import Request, Response
+from push_registry.validation import describe
 
 BAD_REQUEST = "DEVICE_TOKEN_ERR_03"
 INVALID_PLATFORM = "DEVICE_TOKEN_ERR_02"
@@ -32,17 +33,7 @@ def _invalid(problem: FieldProblem) -> Response:
         return _error(400, "Invalid platform (must be 'android' or 'ios')", INVALID_PLATFORM)
     if kind in ("required", "empty") and field in ("device_token", "platform"):
         return _error(400, f"Missing or empty {field}", BAD_REQUEST)
-    messages = {
-        "unknown_field": f"Unsupported field: {field}",
-        "not_object": f"{field} must be an object",
-        "not_string": f"{field} must be a string",
-        "too_long": f"{field} is too long",
-        "invalid_choice": f"{field} has an unsupported value",
-        "invalid_format": f"{field} is not valid",
-        "required": f"{field} is required",
-        "empty": f"{field} must not be empty",
-    }
-    return _error(400, messages.get(kind, f"{field} is not valid"), BAD_REQUEST)
+    return _error(400, describe(problem), BAD_REQUEST)
 
 
 class AccountsDialect:

@@ -14,6 +14,7 @@ from push_registry.errors import (
     Unavailable,
 )
 from push_registry.http import Request, Response
+from push_registry.validation import describe
 
 REQUEST_ERROR = -1
 AUTH_ERROR = -2
@@ -28,18 +29,11 @@ def success() -> Response:
 
 
 def _message(problem: FieldProblem) -> str:
-    field = problem.field
-    if field == "msgType" and problem.problem in ("invalid_choice", "empty"):
+    if problem.field == "msgType" and problem.problem in ("invalid_choice", "empty"):
         return "msgType must be FCM or APNS"
-    return {
-        "required": f"{field} is required",
-        "empty": f"{field} must not be empty",
-        "not_string": f"{field} must be a string",
-        "not_object": f"{field} must be an object",
-        "too_long": f"{field} is too long",
-        "invalid_format": f"{field} is not valid",
-        "invalid_choice": f"{field} has an unsupported value",
-    }.get(problem.problem, f"{field} is not valid")
+    if problem.problem == "not_object":
+        return f"{problem.field} must be an object"
+    return describe(problem)
 
 
 class BaseResponseDialect:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from push_registry.errors import (
-    FieldProblem,
     InvalidRequest,
     MalformedBody,
     MissingBody,
@@ -13,30 +12,18 @@ from push_registry.errors import (
     Unavailable,
 )
 from push_registry.http import Request, Response
+from push_registry.validation import describe
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
     return Response(status, {"error": code, "message": message}, headers)
 
 
-def _message(problem: FieldProblem) -> str:
-    if problem.detail:
-        return f"{problem.field} {problem.detail}"
-    return {
-        "required": f"{problem.field} is required",
-        "empty": f"{problem.field} must not be empty",
-        "not_string": f"{problem.field} must be a string",
-        "not_object": f"{problem.field} must be a JSON object",
-        "too_long": f"{problem.field} is too long",
-        "invalid_choice": f"{problem.field} has an unsupported value",
-    }.get(problem.problem, f"{problem.field} is not valid")
-
-
 class PublicDialect:
     def render(self, error: RegistryError, request: Request | None = None) -> Response:
         match error:
             case InvalidRequest():
-                return _error(400, "invalid_request", _message(error.first))
+                return _error(400, "invalid_request", describe(error.first))
             case MissingBody():
                 return _error(400, "invalid_request", "request body is required")
             case MalformedBody():
