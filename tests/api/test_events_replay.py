@@ -145,3 +145,24 @@ def test_presignup_event(load_handler: Callable[[str], ModuleType]) -> None:
     assert body["status"] == "ok"
     again = invoke(load_handler, "presignup_register_token")
     assert again == (201, body), "re-posting the same token and device keeps the record"
+
+
+def test_internal_events(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    invoke(load_handler, "camera_set_user_token")  # account_123 holds the token the invalidation event names
+    status, body = invoke(load_handler, "internal_user_tokens")
+    assert status == 200
+    assert [t["source"] for t in body["tokens"]] == ["camera"]
+
+    assert invoke(load_handler, "internal_presignup_lookup")[0] == 200
+    status, body = invoke(load_handler, "internal_token_invalidations")
+    assert status == 200
+    assert body["results"][0]["status"] == "deactivated"
+    assert body["results"][2] == {"token": "never-registered-token", "status": "not_found"}
+
+
+def test_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
+    result = load_handler("token_invalidations_queue").handler(
+        json.loads((EVENTS / "token_invalidations_queue.json").read_text()), Context()
+    )
+    # The second message is not JSON: only it is reported back for a retry (then the dead-letter queue).
+    assert result == {"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]}

@@ -69,7 +69,7 @@ def test_gateway_errors_answer_json() -> None:
 
 
 def test_every_metric_the_code_emits_is_on_the_dashboard_and_nothing_else() -> None:
-    on_dashboard = set(re.findall(r"\{PushRegistry,api,service\} MetricName=\\\"(\w+)\\\"", dashboard_body()))
+    on_dashboard = set(re.findall(r"\{PushRegistry,[\w,]+\} MetricName=\\\"(\w+)\\\"", dashboard_body()))
     assert on_dashboard == {metric.value for metric in Metric}
 
 
@@ -96,8 +96,12 @@ def test_alarms_cover_5xx_lambda_errors_dynamodb_and_rate_limits_and_can_notify(
     watched = {
         (stat["MetricStat"]["Metric"]["Namespace"], stat["MetricStat"]["Metric"]["MetricName"])
         for alarm in alarms.values()
-        for stat in alarm["Properties"]["Metrics"]
+        for stat in alarm["Properties"].get("Metrics", [])
         if "MetricStat" in stat
+    } | {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
+        for a in alarms.values()
+        if "Namespace" in a["Properties"]
     }
     assert {
         ("AWS/ApiGateway", "5XXError"),
@@ -107,6 +111,7 @@ def test_alarms_cover_5xx_lambda_errors_dynamodb_and_rate_limits_and_can_notify(
         ("AWS/DynamoDB", "WriteThrottleEvents"),
         ("AWS/DynamoDB", "SystemErrors"),
         ("PushRegistry", "RateLimitedRequests"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     } <= watched
     lambda_errors = {
         s["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::Sub"]

@@ -54,6 +54,11 @@ def test_each_function_serves_exactly_one_endpoint_from_its_own_folder() -> None
     seen = set()
     for function in FUNCTIONS.values():
         events = [e for e in function["Properties"]["Events"].values() if e["Type"] == "Api"]
+        code = ROOT / function["Properties"]["CodeUri"]
+        assert (ROOT / "events" / f"{code.name}.json").is_file(), f"an events/ file for {code.name}"
+        if not events:  # the invalidation queue's consumer
+            assert [e["Type"] for e in function["Properties"]["Events"].values()] == ["SQS"]
+            continue
         assert len(events) == 1
         route = (events[0]["Properties"]["Method"].upper(), events[0]["Properties"]["Path"])
         assert route not in seen

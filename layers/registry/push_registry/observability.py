@@ -6,7 +6,7 @@ import logging
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from push_registry.registration import token_fingerprint
 from push_registry.telemetry import Metric
@@ -25,9 +25,16 @@ for _name in ("boto3", "botocore", "urllib3"):
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def count(metric: Metric) -> None:
+def count(metric: Metric, reason: str | None = None) -> None:
     """The registry's Recorder: one EMF count, flushed with the invocation's other metrics."""
-    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
+    if reason is None:
+        metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=1)
+        return
+    # A metric with an extra dimension is its own EMF document.
+    with single_metric(
+        name=metric.value, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as one:
+        one.add_dimension(name="reason", value=reason)
 
 
 def identify_token(token: str) -> None:

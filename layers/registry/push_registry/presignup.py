@@ -87,6 +87,10 @@ class PreSignupStorage(Protocol):
 
     def live_for_phone(self, phone: str, now: datetime) -> list[PreSignupRecord]: ...
 
+    def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None: ...
+
+    def retire(self, record: PreSignupRecord) -> bool: ...
+
 
 class PreSignup:
     def __init__(
@@ -124,6 +128,18 @@ class PreSignup:
                 )
                 self._record(_METRICS[outcome])
                 return target, outcome
+        raise Unavailable() from Contention()
+
+    def invalidate(self, token: str) -> bool:
+        """Remove the live record a rejected token identifies; False when there is none (a no-op)."""
+        for attempt in range(_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0.005, 0.025) * min(attempt, 4))  # noqa: S311 - jitter
+            record = self._store.find_by_token(token, self._clock())
+            if record is None:
+                return False
+            if self._store.retire(record):
+                return True
         raise Unavailable() from Contention()
 
     def live_tokens(self, phone: str) -> list[PreSignupRecord]:

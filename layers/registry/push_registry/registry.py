@@ -249,6 +249,29 @@ class Registry:
             return
         raise DeviceNotFound()
 
+    def invalidate(self, token: str) -> bool:
+        """A push provider rejected the token: deactivate its live registration (whoever holds it).
+
+        False when no live registration holds it, which makes repeating an invalidation a no-op.
+        """
+        digest = token_digest(token)
+        for attempt in range(_STALE_READ_ATTEMPTS):
+            _back_off(attempt)
+            now = self._clock()
+            holder = self._store.holder(digest, now)
+            if holder is None:
+                return False
+            current = self._store.get(holder[0], digest)
+            if current is None or current.id != holder[1] or not current.is_live(now):
+                continue
+            try:
+                self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
+            except DeviceNotFound:
+                continue
+            self._record(Metric.DEACTIVATIONS)
+            return True
+        raise Unavailable() from Contention()
+
     def _live_of(self, owner: str) -> list[Registration]:
         """The owner's live registrations; expired ones still stored are counted and skipped."""
         now = self._clock()

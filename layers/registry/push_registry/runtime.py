@@ -9,6 +9,7 @@ import botocore.session
 from botocore.config import Config
 
 from push_registry.auth import Authenticator
+from push_registry.invalidation import Invalidations
 from push_registry.observability import count
 from push_registry.platform_keys import PlatformKeys
 from push_registry.presignup import PreSignup
@@ -63,6 +64,11 @@ def per_ip_limiter() -> RateLimiter:
     return RateLimiter(
         RequestCounter(_client(), config.table_name), limit=config.presignup_requests_per_minute
     )
+
+
+@cache
+def invalidations() -> Invalidations:
+    return Invalidations(registry(), presignup(), record=count)
 
 
 @cache

@@ -143,6 +143,14 @@ class RegistrationStore:
         except _Cancelled:
             raise DeviceNotFound() from None
 
+    def holder(self, digest: str, now: datetime) -> tuple[str, str] | None:
+        """(owner, device id) of the live registration holding the token with this digest, if any."""
+        key = {"pk": _s(token_key(digest)), "sk": _s(_GUARD)}
+        item = self._call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        if item is None or int(item["expires_at"]["N"]) <= int(now.timestamp()):
+            return None
+        return item["owner"]["S"], item["device_id"]["S"]
+
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
         key = {"pk": _s(owner_key(owner)), "sk": _s(token_key(digest))}
@@ -536,6 +544,42 @@ class PreSignupStore:
                 }
         try:
             _transact(self._client, list(writes.values()))
+        except _Cancelled:
+            return False
+        return True
+
+    def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None:
+        """The live record a token identifies, if any."""
+        guard = self._batch_get([_presignup_token_key(token)]).get(_key_id(_presignup_token_key(token)))
+        if guard is None or int(guard["expires_at"]["N"]) <= int(now.timestamp()):
+            return None
+        key = _record_key(guard["phone"]["S"], guard["record_id"]["S"])
+        item = self._batch_get([key]).get(_key_id(key))
+        record = _presignup(item) if item else None
+        return record if record is not None and record.is_live(now) and record.token == token else None
+
+    def retire(self, record: PreSignupRecord) -> bool:
+        """Delete a record and its guards, if it is still as read; False when it changed meanwhile."""
+        keys = [_record_key(record.phone, record.id), _presignup_token_key(record.token)]
+        if record.device_id is not None:
+            keys.append(_device_key(record.phone, record.device_id))
+        deletes = []
+        for key in keys:
+            is_record = key["sk"]["S"].startswith("PRESIGNUP#")
+            seen = _s(_stamp(record.updated_at)) if is_record else _s(record.id)
+            condition = "updated_at = :seen" if is_record else "record_id = :seen"
+            deletes.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key,
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": {":seen": seen},
+                    }
+                }
+            )
+        try:
+            _transact(self._client, deletes)
         except _Cancelled:
             return False
         return True

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
+from typing import Protocol
 
 
 class Metric(StrEnum):
@@ -23,11 +23,18 @@ class Metric(StrEnum):
     EXPIRED_TOKEN_HITS = "ExpiredTokenHits"  # noqa: S105 - an expired item read before TTL removed it
     DEPENDENCY_FAILURES = "DependencyFailures"  # 503: DynamoDB kept failing after the retries
     UNHANDLED_ERRORS = "UnhandledErrors"  # 500: a bug; the handler answered, so Lambda saw no error
+    SENDER_LOOKUPS = "SenderLookups"  # a backend read the live tokens of a user or a phone
+    TOKENS_INVALIDATED = "TokensInvalidated"  # a provider-rejected token was retired
 
 
-Recorder = Callable[[Metric], None]
-"""Where the domain reports what happened; the runtime wires it to CloudWatch (EMF)."""
+class Recorder(Protocol):
+    """Where the domain reports what happened; the runtime wires it to CloudWatch (EMF).
+
+    `reason`, when given, becomes a dimension of its own (invalidations by provider reason).
+    """
+
+    def __call__(self, metric: Metric, reason: str | None = None) -> None: ...
 
 
-def discard(metric: Metric) -> None:
+def discard(metric: Metric, reason: str | None = None) -> None:
     """The recorder of tests and tools that do not publish metrics."""

@@ -1,0 +1,23 @@
+"""POST /internal/presignup-tokens/lookup: a phone's live pre-signup tokens, for the OTP sender (IAM)."""
+
+from push_registry import runtime
+from push_registry.apis import internal
+from push_registry.dialects.internal import dialect
+from push_registry.endpoint import endpoint
+from push_registry.http import Request, Response
+from push_registry.observability import count
+from push_registry.settings import settings
+from push_registry.telemetry import Metric
+
+# Built at cold start, reused by every invocation of this execution environment.
+presignup = runtime.presignup()
+
+
+@endpoint("internal", dialect)
+def handler(request: Request) -> Response:
+    # The phone travels in the body so that it stays out of URLs and access logs.
+    phone = internal.phone_of(
+        request.required_json_object(settings().max_body_bytes), settings().presignup_default_region
+    )
+    count(Metric.SENDER_LOOKUPS)
+    return Response(200, internal.presignup_tokens_body(presignup.live_tokens(phone)))

@@ -1,0 +1,17 @@
+"""POST /internal/tokens/invalidations: retire tokens a push provider rejected, reporting each (IAM)."""
+
+from push_registry import runtime
+from push_registry.apis import internal
+from push_registry.dialects.internal import dialect
+from push_registry.endpoint import endpoint
+from push_registry.http import Request, Response
+
+# Built at cold start, reused by every invocation of this execution environment.
+invalidations = runtime.invalidations()
+
+
+@endpoint("internal", dialect)
+def handler(request: Request) -> Response:
+    batch = internal.invalidations_of(request.required_json_object(256 * 1024))
+    results = [{"token": item.token, "status": invalidations.apply(item).value} for item in batch]
+    return Response(200, {"results": results})

@@ -1,0 +1,79 @@
+"""The sender-side routes (IAM-authorised): live tokens of a user or a phone, and provider feedback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from push_registry.apis.presignup import e164
+from push_registry.invalidation import Invalidation
+from push_registry.presignup import PreSignupRecord
+from push_registry.registration import Registration, iso
+from push_registry.registry import DevicePage
+from push_registry.validation import PushToken, parse
+
+MAX_INVALIDATIONS = 500
+# The keys of invalidation.REASONS (a test keeps the two in step).
+Reason = Literal[
+    "UNREGISTERED", "INVALID_ARGUMENT", "Unregistered", "410 Unregistered", "BadDeviceToken", "404", "410"
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LookupBody(_Body):
+    phone: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class InvalidationItem(_Body):
+    token: PushToken
+    reason: Reason
+
+
+class InvalidationsBody(_Body):
+    invalidations: Annotated[list[InvalidationItem], Field(min_length=1, max_length=MAX_INVALIDATIONS)]
+
+
+def phone_of(body: dict[str, Any], region: str) -> str:
+    return e164(parse(LookupBody, body).phone, region)
+
+
+def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
+    return [Invalidation(item.token, item.reason) for item in parse(InvalidationsBody, body).invalidations]
+
+
+def _token(registration: Registration) -> dict[str, Any]:
+    info = registration.device_info
+    return {
+        "id": registration.id,
+        "token": registration.token,
+        "provider": registration.provider.value,
+        "platform": registration.platform,
+        "app_version": info.get("app_version"),
+        "language": info.get("language"),
+        "source": registration.source,
+        "last_used_at": iso(registration.last_used_at),
+    }
+
+
+def user_tokens_body(page: DevicePage) -> dict[str, Any]:
+    return {"tokens": [_token(r) for r in page.devices], "next_cursor": page.next_cursor}
+
+
+def presignup_tokens_body(records: list[PreSignupRecord]) -> dict[str, Any]:
+    return {
+        "tokens": [
+            {
+                "id": r.id,
+                "token": r.token,
+                "provider": "fcm",
+                "device_type": r.device_type,
+                "device_id": r.device_id,
+                "last_posted_at": iso(r.updated_at),
+            }
+            for r in records
+        ]
+    }

@@ -1,0 +1,38 @@
+"""The internal (sender-side) routes' dialect: `{"message": ...}`, for backends signed with SigV4."""
+
+from __future__ import annotations
+
+from push_registry.errors import (
+    InvalidRequest,
+    MalformedBody,
+    MissingBody,
+    PayloadTooLarge,
+    RegistryError,
+    Unavailable,
+)
+from push_registry.http import Request, Response
+from push_registry.validation import describe
+
+
+def _message(status: int, message: str, **headers: str) -> Response:
+    return Response(status, {"message": message}, headers)
+
+
+class InternalDialect:
+    def render(self, error: RegistryError, request: Request | None = None) -> Response:
+        match error:
+            case InvalidRequest():
+                return _message(400, describe(error.first))
+            case MissingBody() | MalformedBody():
+                return _message(400, "request body must be a JSON object")
+            case PayloadTooLarge():
+                return _message(413, "request body is too large")
+            case Unavailable(retry_after=seconds):
+                return _message(503, "temporarily unavailable, retry later", **{"Retry-After": str(seconds)})
+        return self.internal_error()
+
+    def internal_error(self, request: Request | None = None) -> Response:
+        return _message(500, "internal server error")
+
+
+dialect = InternalDialect()

@@ -1,0 +1,50 @@
+"""Provider feedback: tokens FCM, APNs or a web-push service rejected stop being handed to senders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from push_registry.presignup import PreSignup
+from push_registry.registry import Registry
+from push_registry.telemetry import Metric, Recorder, discard
+
+# The providers' own words for "this token will never work again".
+REASONS = {
+    "UNREGISTERED": "fcm_unregistered",
+    "INVALID_ARGUMENT": "fcm_invalid_argument",
+    "Unregistered": "apns_unregistered",
+    "410 Unregistered": "apns_unregistered",
+    "BadDeviceToken": "apns_bad_device_token",
+    "404": "webpush_not_found",
+    "410": "webpush_gone",
+}
+
+
+class InvalidationStatus(StrEnum):
+    DEACTIVATED = "deactivated"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    token: str
+    reason: str  # a key of REASONS
+
+
+class Invalidations:
+    """Deactivates the registration and removes the pre-signup record a rejected token names."""
+
+    def __init__(self, registry: Registry, presignup: PreSignup, record: Recorder = discard) -> None:
+        self._registry = registry
+        self._presignup = presignup
+        self._record = record
+
+    def apply(self, invalidation: Invalidation) -> InvalidationStatus:
+        # Both namespaces: the token may be registered to an account, pre-signup, or both.
+        registration = self._registry.invalidate(invalidation.token)
+        presignup = self._presignup.invalidate(invalidation.token)
+        if registration or presignup:
+            self._record(Metric.TOKENS_INVALIDATED, reason=REASONS[invalidation.reason])
+            return InvalidationStatus.DEACTIVATED
+        return InvalidationStatus.NOT_FOUND
