@@ -15,7 +15,7 @@ STAGE ?= dev
 SUB ?= acct-1
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv tools run token test unit lint build deploy catalogs clean
+.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean
 
 help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
@@ -23,6 +23,7 @@ help:
 	@echo "make unit    fast tests on moto only"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make token SUB=acct-1   a development JWT"
+	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
@@ -74,6 +75,9 @@ test: lint
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file
 	cd layers/registry/push_registry/locales && for l in */; do ../../../../$(VENV)/bin/pybabel compile -D pigeons -d . -l $${l%/}; done
+
+bench: venv build  ## cold start vs baselines, warm latency, DynamoDB requests and capacity per call
+	$(PY) -m local.bench
 
 build: tools
 	$(SAM) build
