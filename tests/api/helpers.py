@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 
 def new_user() -> str:
@@ -17,16 +19,42 @@ def new_push_token() -> str:
     return f"fcm:{uuid.uuid4().hex}"
 
 
+class _FromAddress(HTTPAdapter):
+    """Connects from one loopback address: the local API sees it as the caller's source IP."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def new_client() -> requests.Session:
+    """A client on its own loopback address (127.x.y.z), so per-IP limits count it alone.
+
+    The pre-signup route limits requests per source IP; tests that share 127.0.0.1 would
+    spend one budget between them and fail by the order they happen to run in.
+    """
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
+    return session
+
+
 def post(
     url: str, body: Any = None, *, raw: bytes | None = None, token: str | None = None, **headers: str
 ) -> requests.Response:
+    """POST as a new client (its own source IP), JSON unless `raw` is given."""
     sent = {"Content-Type": "application/json", **headers}
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    return requests.post(
-        url, data=data, headers={k.replace("_", "-"): v for k, v in sent.items()}, timeout=10
-    )
+    with new_client() as client:
+        return client.post(
+            url, data=data, headers={k.replace("_", "-"): v for k, v in sent.items()}, timeout=10
+        )
 
 
 def live_devices(base_url: str, user: str, token: str) -> list[dict[str, Any]]:

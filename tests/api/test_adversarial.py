@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.helpers import new_push_token, new_user
+from tests.api.helpers import new_client, new_push_token, new_user
 
 pytestmark = pytest.mark.integration
 
@@ -83,9 +83,10 @@ def test_hostile_bodies_get_a_4xx_and_store_nothing(
 ) -> None:
     before = dump(ddb_local)
     for method, url, headers in routes:
-        response = requests.request(
-            method, url, data=body, headers={**headers, "Content-Type": content_type}, timeout=30
-        )
+        with new_client() as client:
+            response = client.request(
+                method, url, data=body, headers={**headers, "Content-Type": content_type}, timeout=30
+            )
         assert 400 <= response.status_code < 500, (
             label,
             method,

@@ -13,7 +13,7 @@ from push_registry.auth import Authenticator
 from push_registry.errors import Unauthenticated
 from push_registry.settings import Settings
 
-SECRET = "unit-test-secret-0123456789-abcdefghijkl"
+SECRET = "unit-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789"
 
 
 def settings(**overrides: Any) -> Settings:
