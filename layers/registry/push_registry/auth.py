@@ -57,7 +57,15 @@ class Authenticator:
                 audience=settings.jwt_audience,
                 issuer=settings.jwt_issuer,
                 leeway=settings.jwt_leeway_seconds,
-                options={"require": ["exp"], "verify_aud": settings.jwt_audience is not None},
+                # Explicit, not pyjwt's defaults: those have changed between releases (iat was not
+                # checked in 1.5-2.5); a token issued in the future is refused like one not yet valid.
+                options={
+                    "require": ["exp"],
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_aud": settings.jwt_audience is not None,
+                },
             )
         except jwt.PyJWKClientConnectionError as error:
             raise Unavailable() from error
