@@ -333,6 +333,17 @@ def test_get_pages_with_limit_and_cursor(account: Callable[[], Client]) -> None:
     assert {d["id"] for d in first["devices"] + second["devices"]} == set(ids)
 
 
-@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"cursor": "%%%"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "ten"},
+        {"limit": "\u00b2"},  # superscript two: str.isdigit() says yes, int() says no
+        {"limit": "\u0663"},  # Arabic-Indic three: int() would read it as 3
+        {"limit": "0" * 5000 + "1"},  # past int()'s 4300-digit limit
+        {"cursor": "%%%"},
+    ],
+)
 def test_get_rejects_bad_paging(account: Callable[[], Client], params: dict[str, str]) -> None:
     assert error(account().get(**params)) == (400, "DEVICE_TOKEN_ERR_03")

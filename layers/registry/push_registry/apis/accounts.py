@@ -79,7 +79,8 @@ def page_limit(request: Request, default: int, maximum: int) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only: str.isdigit() is also true for "²" or "٣", which int() refuses or reads.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= maximum:
         raise InvalidRequest.single("limit", "invalid_format")
     return int(raw)
 
