@@ -19,7 +19,7 @@ def new_push_token() -> str:
     return f"fcm:{uuid.uuid4().hex}"
 
 
-class _FromAddress(HTTPAdapter):
+class FromAddress(HTTPAdapter):
     """Connects from one loopback address: the local API sees it as the caller's source IP."""
 
     def __init__(self, address: str) -> None:
@@ -39,7 +39,7 @@ def new_client() -> requests.Session:
     """
     address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
     session = requests.Session()
-    session.mount("http://", _FromAddress(address))
+    session.mount("http://", FromAddress(address))
     return session
 
 
