@@ -85,7 +85,7 @@ def build_rest_event(
 class LambdaContext:
     """The attributes of the Lambda context object that the handlers and Powertools read."""
 
-    def __init__(self, function_name: str, timeout_ms: int = 10_000) -> None:
+    def __init__(self, function_name: str, timeout_ms: int = 15_000) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"

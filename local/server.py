@@ -128,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             result = load_function(route.code_dir, route.handler).handler(
-                event, LambdaContext(route.function)
+                event, LambdaContext(route.function, timeout_ms=1000 * route.timeout_seconds)
             )
         except Exception:
             traceback.print_exc()

@@ -87,11 +87,13 @@ class Route:
     function: str
     code_dir: Path
     handler: str
+    timeout_seconds: int
 
 
 def routes(template: dict[str, Any]) -> list[Route]:
     """Every API event of every function: what API Gateway would route to which handler."""
     found = []
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)  # SAM's default
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
@@ -106,6 +108,7 @@ def routes(template: dict[str, Any]) -> list[Route]:
                     function=name,
                     code_dir=ROOT / properties["CodeUri"],
                     handler=properties.get("Handler", "app.handler"),
+                    timeout_seconds=int(properties.get("Timeout", default_timeout)),
                 )
             )
     return found

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from push_registry import runtime
+from push_registry import runtime, time_budget
 from push_registry.apis import internal
 from push_registry.observability import logger, metrics
 
@@ -25,6 +25,8 @@ def invalidate(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=invalidate, processor=processor, context=context
-    )
+    # Out of time, the remaining messages fail (Unavailable) and SQS delivers them again.
+    with time_budget.of_invocation(context):
+        return process_partial_response(
+            event=event, record_handler=invalidate, processor=processor, context=context
+        )

@@ -8,8 +8,10 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 
+from push_registry import time_budget
 from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
 from push_registry.errors import Unavailable
@@ -25,9 +27,9 @@ class Context:
     aws_request_id = "unit"
 
 
-def stubbed_registry() -> tuple[Registry, Stubber]:
+def stubbed_registry(config: Config | None = None) -> tuple[Registry, Stubber]:
     client = botocore.session.get_session().create_client(
-        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x", config=config
     )
     stubber = Stubber(client)
     return Registry(RegistrationStore(client, "push-registry-unit")), stubber
@@ -67,6 +69,49 @@ def test_a_conflict_that_clears_is_retried_to_success() -> None:
     with stubber:
         created = registry.register_device("acct-1", NewDevice(token="tok", platform="android"), "accounts")
     assert created.owner == "acct-1"
+
+
+class Remaining:
+    """A Lambda context with a fixed remaining time."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+# One call's worst case: 3 attempts x (0.5 s + 1.0 s) + backoff up to 1 s + 2 s = 7.5 s; 0.5 s reserve.
+BUDGETED = Config(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=0.5, read_timeout=1.0
+)
+
+
+@pytest.mark.parametrize(("millis", "starts"), [(7_999, False), (8_001, True), (60_000, True)])
+def test_a_call_starts_only_with_time_left_for_its_worst_case(millis: int, starts: bool) -> None:
+    registry, stubber = stubbed_registry(BUDGETED)
+    stubber.add_response("transact_write_items", {})
+    device = NewDevice(token="tok", platform="android")
+    with stubber, time_budget.of_invocation(Remaining(millis)):
+        if starts:
+            registry.register_device("acct-1", device, source="accounts")
+        else:
+            with pytest.raises(Unavailable):
+                registry.register_device("acct-1", device, source="accounts")
+    # The stubbed answer is consumed only by a call that was sent.
+    if starts:
+        stubber.assert_no_pending_responses()
+    else:
+        with pytest.raises(AssertionError):
+            stubber.assert_no_pending_responses()
+
+
+def test_outside_an_invocation_there_is_no_budget() -> None:
+    registry, stubber = stubbed_registry(BUDGETED)
+    stubber.add_response("transact_write_items", {})
+    with stubber:
+        registry.register_device("acct-1", NewDevice(token="tok", platform="android"), source="accounts")
+    stubber.assert_no_pending_responses()
 
 
 def run(use: Any) -> dict[str, Any]:

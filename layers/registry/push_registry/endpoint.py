@@ -7,6 +7,7 @@ from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from push_registry import time_budget
 from push_registry.errors import (
     Forbidden,
     InvalidRequest,
@@ -63,7 +64,8 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
             logger.append_keys(api=api)
             request = Request.from_event(event)
             try:
-                response = use(request)
+                with time_budget.of_invocation(context):
+                    response = use(request)
                 outcome = "ok"
             except RegistryError as error:
                 response = dialect.render(error, request)

@@ -18,12 +18,14 @@ from push_registry.registry import Registry
 from push_registry.settings import Settings, settings
 from push_registry.storage import PreSignupStore, RegistrationStore, RequestCounter
 
-# Bounded so that a struggling DynamoDB gives a 503 well inside the function's 10 s timeout:
-# 3 attempts x (0.5 s connect + 1.5 s read) plus standard-mode backoff.
+# Bounded so that a struggling DynamoDB gives a 503 inside the function's 15 s timeout: one call
+# takes at most 3 attempts x (0.5 s connect + 1.0 s read) + standard-mode backoff (<= 1 s + 2 s)
+# = 7.5 s, and the storage adapter starts no call that the request's remaining time cannot cover
+# (time_budget). `total_max_attempts` counts the first attempt; `max_attempts` would not.
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=0.5,
-    read_timeout=1.5,
+    read_timeout=1.0,
     tcp_keepalive=True,
 )
 

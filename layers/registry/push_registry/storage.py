@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from push_registry import time_budget
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
 from push_registry.presignup import PreSignupPost, PreSignupRecord, PreSignupSnapshot, Sighting
 from push_registry.registration import Provider, Registration, token_digest
@@ -39,6 +40,8 @@ _RETRYABLE = frozenset(
     }
 )
 _CONFLICT_ATTEMPTS = 4
+# Kept back from the function's timeout for answering once the last call returns.
+_ANSWER_RESERVE_SECONDS = 0.5
 
 
 def owner_key(owner: str) -> str:
@@ -341,6 +344,7 @@ class RequestCounter:
 def _transact(client: Any, items: list[Item]) -> None:
     """Run one transaction, retrying only when another transaction held one of its items."""
     for attempt in range(_CONFLICT_ATTEMPTS):
+        _ensure_time_for_one_call(client)
         try:
             client.transact_write_items(TransactItems=items)
             return
@@ -363,6 +367,7 @@ def _transact(client: Any, items: list[Item]) -> None:
 
 def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
     """One DynamoDB call; throttling and faults that outlived botocore's retries become Unavailable."""
+    _ensure_time_for_one_call(client)
     try:
         response: dict[str, Any] = getattr(client, operation)(**request)
         return response
@@ -372,6 +377,25 @@ def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
         raise _translate(error) from error
     except BotoCoreError as error:
         raise Unavailable() from error
+
+
+def _ensure_time_for_one_call(client: Any) -> None:
+    """Unavailable now, rather than a call that the function's timeout could cut off mid-way."""
+    if time_budget.seconds_left() < _worst_case_seconds(client) + _ANSWER_RESERVE_SECONDS:
+        raise Unavailable()
+
+
+def _worst_case_seconds(client: Any) -> float:
+    """One call with botocore's retries: every attempt timing out, every backoff at its maximum.
+
+    Standard retry mode sleeps up to min(2**i, 20) s before retry i+1 (throttling's base scale, the
+    largest) -- botocore.retries.standard.ExponentialBackoff.
+    """
+    config = client.meta.config
+    retries = config.retries or {}
+    attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
+    waits = attempts * (float(config.connect_timeout) + float(config.read_timeout))
+    return waits + sum(min(2.0**retry, 20.0) for retry in range(attempts - 1))
 
 
 # ---------------------------------------------------------------------- marshalling
