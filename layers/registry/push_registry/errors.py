@@ -74,17 +74,24 @@ class Forbidden(RegistryError):
 class TokenTaken(RegistryError):
     """The push token is held by a live registration; `device_id` is set when the caller holds it.
 
-    `holder` (owner, device id) is for the registry's own use when it takes a token over; dialects
-    must only show `device_id`, which is set only for the caller's own registration.
+    `holder` (owner, device id) and `tenure` (the id of the token's unbroken holding: kept while the
+    token passes from holder to holder, new once it has been free) are for the registry's own use
+    when it takes a token over; dialects must only show `device_id`, which is set only for the
+    caller's own registration.
     """
 
     def __init__(
-        self, held_by_caller: bool, device_id: str | None = None, holder: tuple[str, str] | None = None
+        self,
+        held_by_caller: bool,
+        device_id: str | None = None,
+        holder: tuple[str, str] | None = None,
+        tenure: str | None = None,
     ):
         super().__init__("token already registered")
         self.held_by_caller = held_by_caller
         self.device_id = device_id
         self.holder = holder
+        self.tenure = tenure
 
 
 class DeviceNotFound(RegistryError):

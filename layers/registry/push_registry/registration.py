@@ -93,7 +93,12 @@ class Registration:
         return self.active and self.expires_at > int(now.timestamp())
 
     def used(self, now: datetime, lifetime: timedelta, **changes: object) -> Registration:
-        """This registration after a use at `now`: last use and expiry move forward."""
+        """This registration after a use at `now`: last use and expiry move forward, never back.
+
+        Concurrent requests read their clocks before they write, so the one that writes last may have
+        read an earlier `now` than what it replaces: time on a registration only moves forward.
+        """
+        now = max(now, self.updated_at, self.last_used_at)
         return replace(
             self,
             updated_at=now,

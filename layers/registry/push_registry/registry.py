@@ -138,6 +138,8 @@ class Registry:
     def _register_or_take_over(
         self, owner: str, device: NewDevice, source: str, keep_id: bool
     ) -> tuple[Registration, Outcome]:
+        # What the last failed hand-over tried: from which holder, in which tenure, to what.
+        lost: tuple[tuple[str, str], str, Registration] | None = None
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
@@ -149,7 +151,14 @@ class Registry:
             except TokenTaken as taken:
                 if taken.holder is None:
                     continue
+                if lost is not None and _handed_on_meanwhile(lost, taken):
+                    # Last writer wins: another request took the token from the holder this one was
+                    # taking it from, and it was never free in between. This request takes effect just
+                    # before that hand-over, which leaves the state the table has now. (Retrying
+                    # instead would lose again and again while dozens of devices upsert one token.)
+                    return self._handed_on(lost[2], lost[0][0], owner, keep_id)
                 holder, holder_id = taken.holder
+                tenure = taken.tenure
             current = self._store.get(holder, token_digest(device.token))
             if current is None or current.id != holder_id or not current.is_live(now):
                 continue  # the holder changed meanwhile: decide again on fresh state
@@ -160,13 +169,19 @@ class Registry:
                 else:
                     self._store.take_over(current, updated, now)
             except DeviceNotFound:
+                lost = ((holder, holder_id), tenure, updated) if tenure is not None else None
                 continue
-            if holder != owner:
-                self._record(Metric.REGISTRATIONS_MOVED)
-                return updated, Outcome.MOVED
-            self._record(Metric.REGISTRATIONS_REFRESHED)
-            return updated, Outcome.REFRESHED if keep_id else Outcome.REPLACED
+            return self._handed_on(updated, holder, owner, keep_id)
         raise Unavailable() from Contention()
+
+    def _handed_on(
+        self, updated: Registration, holder: str, owner: str, keep_id: bool
+    ) -> tuple[Registration, Outcome]:
+        if holder != owner:
+            self._record(Metric.REGISTRATIONS_MOVED)
+            return updated, Outcome.MOVED
+        self._record(Metric.REGISTRATIONS_REFRESHED)
+        return updated, Outcome.REFRESHED if keep_id else Outcome.REPLACED
 
     def _new(self, owner: str, device: NewDevice, source: str, now: datetime) -> Registration:
         return Registration(
@@ -306,3 +321,9 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
         pass
     raise InvalidRequest.single("cursor", "invalid_format")
+
+
+def _handed_on_meanwhile(lost: tuple[tuple[str, str], str, Registration], now_held: TokenTaken) -> bool:
+    """The token went from the holder a failed hand-over aimed at to another, never free in between."""
+    (holder, tenure, _) = lost
+    return now_held.tenure == tenure and now_held.holder != holder

@@ -3,18 +3,21 @@
 Layout of the single table (no secondary index; every read is strongly consistent):
 
     registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>   the owner's registration of one token
-    token guard   pk=TOKEN#<sha256> sk=GUARD                   who holds the token: {owner, device_id}
+    token guard   pk=TOKEN#<sha256> sk=GUARD                   who holds the token: {owner, device_id,
+                                                               tenure}
 
 A token is held while its guard exists and has not expired. Every write that creates, moves, refreshes
 or retires a registration changes its guard in the same transaction, so the guard and the registration
 share one expiry (the TTL attribute `expires_at`) and "one live registration per token" holds under
-any interleaving of requests.
+any interleaving of requests. A guard's `tenure` is set when a free token is taken and kept while
+the token is handed from holder to holder: the same tenure means the token was never free meanwhile.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -192,7 +195,9 @@ class RegistrationStore:
             "TableName": self._table,
             "Key": {"pk": _s(owner_key(owner)), "sk": _s(token_key(digest))},
             "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": "active = :true AND expires_at > :now",
+            # A concurrent use stamped later wins; this one then goes the read-and-save way, which
+            # keeps time on the registration moving forward (ISO-8601 UTC stamps sort as times).
+            "ConditionExpression": "active = :true AND expires_at > :now AND updated_at <= :stamp",
             "ExpressionAttributeValues": {k: v for k, v in values.items() if k != ":owner"},
         }
         if names:
@@ -218,20 +223,22 @@ class RegistrationStore:
     def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Hand a live registration's token to `updated` (another owner, or a new id for the same one).
 
-        The old registration disappears and the guard names the new holder, atomically.
-        DeviceNotFound when `current` no longer holds the token.
+        The old registration disappears and the guard names the new holder, atomically; the guard's
+        tenure is kept (the token is handed on, never free). DeviceNotFound when `current` no longer
+        holds the token.
         """
         guard: Item = {
             "TableName": self._table,
-            "Item": {
-                "pk": _s(token_key(updated.token_digest)),
-                "sk": _s(_GUARD),
-                "owner": _s(updated.owner),
-                "device_id": _s(updated.id),
-                "expires_at": _n(updated.expires_at),
-            },
+            "Key": {"pk": _s(token_key(updated.token_digest)), "sk": _s(_GUARD)},
+            "UpdateExpression": "SET #owner = :owner, device_id = :new_id, expires_at = :expires",
             "ConditionExpression": "device_id = :id",
-            "ExpressionAttributeValues": {":id": _s(current.id)},
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {
+                ":id": _s(current.id),
+                ":owner": _s(updated.owner),
+                ":new_id": _s(updated.id),
+                ":expires": _n(updated.expires_at),
+            },
         }
         if current.owner == updated.owner:
             parts = [{"Put": self._put_registration_if_live(updated, current, now)}]
@@ -241,7 +248,7 @@ class RegistrationStore:
                 {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
             ]
         try:
-            self._transact([{"Put": guard}, *parts])
+            self._transact([{"Update": guard}, *parts])
         except _Cancelled:
             raise DeviceNotFound() from None
 
@@ -256,6 +263,7 @@ class RegistrationStore:
                 "owner": _s(registration.owner),
                 "device_id": _s(registration.id),
                 "expires_at": _n(registration.expires_at),
+                "tenure": _s(uuid.uuid4().hex),  # a free token taken: a new holding begins
             },
             "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
             "ExpressionAttributeValues": {":now": _n(int(now.timestamp()))},
@@ -424,9 +432,10 @@ def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
     if guard is None:  # the holder changed between the failed condition and the read: still taken
         return TokenTaken(held_by_caller=False)
     owner, device_id = guard["owner"]["S"], guard["device_id"]["S"]
+    tenure = guard.get("tenure", {}).get("S")  # absent on guards written before tenures existed
     if owner == caller:
-        return TokenTaken(held_by_caller=True, device_id=device_id, holder=(owner, device_id))
-    return TokenTaken(held_by_caller=False, holder=(owner, device_id))
+        return TokenTaken(held_by_caller=True, device_id=device_id, holder=(owner, device_id), tenure=tenure)
+    return TokenTaken(held_by_caller=False, holder=(owner, device_id), tenure=tenure)
 
 
 def _time(value: str) -> datetime:
