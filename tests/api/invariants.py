@@ -1,0 +1,496 @@
+"""The registry's invariants over a full dump of the table, for tests that race requests against it.
+
+A test may Scan (the service never does). Items whose `expires_at` is in the past are absent, as every
+read and condition of the service treats them; RATE# counters are not part of the registry's state.
+
+Registrations and their token guards:
+- every live token guard names a live, active registration of its owner, with its device id, under the
+  same token digest and with the same expiry;
+- every live, active registration is named by the guard of its token (so one per token digest);
+Pre-signup records and their guards:
+- every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
+- every live record is named by its token's guard and, when it has a device id, by its device guard;
+- every live DEVICE guard names a live record of its phone with that device id;
+and every item of a known kind is well formed (keys derived from its fields, known values, expiry
+consistent with the last use and the configured lifetime).
+
+Reports name items by key: token digests, never raw tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from push_registry.apis import accounts, camera, pigeons, user_push_tokens
+from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
+from push_registry.settings import settings
+
+Item = dict[str, Any]
+Key = tuple[str, str]
+
+SOURCES = frozenset({accounts.SOURCE, camera.SOURCE, pigeons.SOURCE, user_push_tokens.SOURCE})
+PRESIGNUP_DEVICE_TYPES = frozenset({"android", "ios", "web"})
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+FieldSpec = dict[str, dict[str, tuple[str, ...]]]
+
+_REGISTRATION_FIELDS: FieldSpec = {
+    "required": {
+        "S": ("id", "owner", "token", "provider", "created_at", "updated_at", "last_used_at", "source"),
+        "BOOL": ("active",),
+        "N": ("expires_at",),
+        "M": ("device_info",),
+    },
+    "optional": {"S": ("platform", "tenant")},
+}
+_REGISTRATION_GUARD_FIELDS: FieldSpec = {
+    "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at",)}
+}
+_RECORD_FIELDS: FieldSpec = {
+    "required": {"S": ("id", "phone", "token", "created_at", "updated_at"), "N": ("expires_at",)},
+    "optional": {"S": ("device_id", "device_type", "meta", "source_ip", "user_agent")},
+}
+_DEVICE_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id",), "N": ("expires_at",)}}
+_PRESIGNUP_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id", "phone"), "N": ("expires_at",)}}
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    rule: str
+    key: Key  # the offending item (or the missing one)
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.key[0]} | {self.key[1]}: {self.detail}"
+
+
+def scan(client: Any, table_name: str) -> list[Item]:
+    """Every item of the table, read with strong consistency, page by page."""
+    request: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+    items: list[Item] = []
+    while True:
+        page = client.scan(**request)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def violations(
+    items: Iterable[Item],
+    now: int,
+    registration_lifetime: timedelta = timedelta(days=30),
+    presignup_lifetime: timedelta = timedelta(hours=24),
+) -> list[Violation]:
+    """Every broken invariant of this dump, as seen at epoch second `now`."""
+    return _Audit(list(items), now, registration_lifetime, presignup_lifetime).run()
+
+
+def audit(ddb_local: Any, table_name: str | None = None) -> tuple[list[Item], list[Violation]]:
+    """The whole table and its violations now, with the lifetimes the handlers run with."""
+    items = scan(ddb_local.client, table_name or ddb_local.table_name)
+    config = settings()
+    found = violations(
+        items,
+        int(time.time()),
+        timedelta(days=config.registration_ttl_days),
+        timedelta(hours=config.presignup_ttl_hours),
+    )
+    return items, found
+
+
+def check_invariants(
+    ddb_local: Any, *, table_name: str | None = None, tolerated: Iterable[Violation] = ()
+) -> list[Item]:
+    """Scan the whole table and raise AssertionError listing every violation not in `tolerated`.
+
+    `ddb_local` is the session's Database (client and table). Returns the dump, so that a test can
+    look at its own items in the same snapshot.
+    """
+    table = table_name or ddb_local.table_name
+    items, found = audit(ddb_local, table)
+    known = set(tolerated)
+    new = [v for v in found if v not in known]
+    if new:
+        listing = "\n".join(f"  - {v}" for v in new)
+        raise AssertionError(
+            f"{len(new)} registry invariant violation(s) in table {table} ({len(items)} items scanned):\n"
+            f"{listing}"
+        )
+    return items
+
+
+def is_live(item: Item, now: int) -> bool:
+    """Not expired (expired items still stored are absent); registrations must also be active."""
+    try:
+        alive = int(item["expires_at"]["N"]) > now
+    except (KeyError, ValueError):
+        return False
+    if item["pk"]["S"].startswith("OWNER#"):
+        return alive and item.get("active") == {"BOOL": True}
+    return alive
+
+
+def text(item: Item | None, name: str) -> str | None:
+    if item is None:
+        return None
+    value = item.get(name, {})
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def kind_of(key: Key) -> str:
+    pk, sk = key
+    if pk.startswith("OWNER#"):
+        return "registration"
+    if pk.startswith("TOKEN#"):
+        return "guard"
+    if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
+        return "record"
+    if pk.startswith("PHONE#") and sk.startswith("DEVICE#"):
+        return "device-guard"
+    if pk.startswith("PRESIGNUP_TOKEN#"):
+        return "presignup-guard"
+    if pk.startswith("RATE#"):
+        return "rate"
+    return "unknown"
+
+
+class _Audit:
+    def __init__(
+        self, items: list[Item], now: int, registration_lifetime: timedelta, presignup_lifetime: timedelta
+    ) -> None:
+        self.now = now
+        self.registration_lifetime = int(registration_lifetime.total_seconds())
+        self.presignup_lifetime = int(presignup_lifetime.total_seconds())
+        self.found: list[Violation] = []
+        self.items: dict[Key, Item] = {}
+        for item in items:
+            pk, sk = item.get("pk", {}).get("S"), item.get("sk", {}).get("S")
+            if not isinstance(pk, str) or not isinstance(sk, str):
+                self.report("malformed-key", (str(pk), str(sk)), "pk and sk must be strings")
+                continue
+            self.items[pk, sk] = item
+
+    def report(self, rule: str, key: Key, detail: str) -> None:
+        self.found.append(Violation(rule, key, detail))
+
+    def live(self, key: Key) -> Item | None:
+        item = self.items.get(key)
+        return item if item is not None and is_live(item, self.now) else None
+
+    def run(self) -> list[Violation]:
+        shapes: dict[str, Callable[[Key, Item], bool]] = {
+            "registration": self.registration,
+            "guard": self.registration_guard,
+            "record": self.record,
+            "device-guard": self.device_guard,
+            "presignup-guard": self.presignup_guard,
+        }
+        links: dict[str, Callable[[Key, Item], None]] = {
+            "registration": self.registration_is_guarded,
+            "guard": self.guard_names_registration,
+            "record": self.record_is_guarded,
+            "device-guard": self.device_guard_names_record,
+            "presignup-guard": self.token_guard_names_record,
+        }
+        usable: dict[Key, Item] = {}
+        for key, item in self.items.items():
+            kind = kind_of(key)
+            if kind == "rate":
+                continue
+            if kind == "unknown":
+                self.report("unknown-item", key, "no item of the registry has this key shape")
+            elif shapes[kind](key, item):
+                usable[key] = item
+        # Cross-references are followed between usable items only (the others are already reported).
+        self.items = usable
+        for key, item in usable.items():
+            if is_live(item, self.now):
+                links[kind_of(key)](key, item)
+        self.no_shared_tokens()
+        return sorted(self.found)
+
+    # ------------------------------------------------------------------ shapes
+
+    def fields(self, key: Key, item: Item, spec: FieldSpec) -> bool:
+        allowed = {"pk", "sk"}
+        ok = True
+        for presence, by_type in spec.items():
+            for kind, names in by_type.items():
+                for name in names:
+                    allowed.add(name)
+                    value = item.get(name)
+                    if value is None:
+                        if presence == "required":
+                            self.report("missing-field", key, f"no {name}")
+                            ok = False
+                    elif not isinstance(value, dict) or set(value) != {kind}:
+                        self.report("field-type", key, f"{name} is not of type {kind}")
+                        ok = False
+        extra = sorted(set(item) - allowed)
+        if extra:  # reported, but the item can still be followed
+            self.report("unknown-field", key, f"unexpected attributes {extra}")
+        if ok and "expires_at" in item:
+            try:
+                int(item["expires_at"]["N"])
+            except ValueError:
+                self.report("field-type", key, "expires_at is not an integer")
+                ok = False
+        return ok
+
+    def stamps(self, key: Key, item: Item, names: tuple[str, ...]) -> list[datetime] | None:
+        parsed = []
+        for name in names:
+            try:
+                moment = datetime.fromisoformat(item[name]["S"])
+            except ValueError:
+                self.report("bad-timestamp", key, f"{name} is not ISO 8601")
+                return None
+            if moment.tzinfo is None:
+                self.report("bad-timestamp", key, f"{name} has no time zone")
+                return None
+            parsed.append(moment.astimezone(UTC))
+        return parsed
+
+    def registration(self, key: Key, item: Item) -> bool:
+        """Well formed; False when it cannot be followed (wrong types, key not its owner's and token's)."""
+        if not self.fields(key, item, _REGISTRATION_FIELDS):
+            return False
+        owner, token = item["owner"]["S"], item["token"]["S"]
+        if key[0] != f"OWNER#{owner}":
+            self.report("key-mismatch", key, f"pk does not name the owner {owner!r}")
+            return False
+        if not is_well_formed_token(token):
+            self.report("bad-token", key, "the stored token is not 1-4096 printable ASCII characters")
+            return False
+        if key[1] != f"TOKEN#{token_digest(token)}":
+            self.report("key-mismatch", key, "sk is not TOKEN#<sha256 of the stored token>")
+            return False
+        try:
+            uuid.UUID(item["id"]["S"])
+        except ValueError:
+            self.report("bad-id", key, "id is not a UUID")
+        if item["provider"]["S"] not in set(Provider):
+            self.report("bad-value", key, f"provider {item['provider']['S']!r} is unknown")
+        if "platform" in item and item["platform"]["S"] not in set(Platform):
+            self.report("bad-value", key, f"platform {item['platform']['S']!r} is unknown")
+        if item["source"]["S"] not in SOURCES:
+            self.report("bad-value", key, f"source {item['source']['S']!r} is unknown")
+        if any(set(v) != {"S"} for v in item["device_info"]["M"].values()):
+            self.report("field-type", key, "device_info values must be strings")
+        moments = self.stamps(key, item, ("created_at", "last_used_at", "updated_at"))
+        if moments is not None:
+            created, used, updated = moments
+            if not created <= used <= updated:
+                self.report("bad-timestamp", key, "not created_at <= last_used_at <= updated_at")
+            expected = int(used.timestamp()) + self.registration_lifetime
+            if int(item["expires_at"]["N"]) != expected:
+                self.report(
+                    "bad-expiry",
+                    key,
+                    f"expires_at {item['expires_at']['N']} != last_used_at + lifetime {expected}",
+                )
+        return True
+
+    def registration_guard(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _REGISTRATION_GUARD_FIELDS):
+            return False
+        if key[1] != "GUARD" or not _DIGEST.fullmatch(key[0].removeprefix("TOKEN#")):
+            self.report("key-mismatch", key, "a token guard is TOKEN#<sha256>/GUARD")
+            return False
+        return True
+
+    def record(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _RECORD_FIELDS):
+            return False
+        phone, token = item["phone"]["S"], item["token"]["S"]
+        if key != (f"PHONE#{phone}", f"PRESIGNUP#{item['id']['S']}"):
+            self.report("key-mismatch", key, "not PHONE#<phone>/PRESIGNUP#<id> of its own fields")
+            return False
+        if not is_well_formed_token(token):
+            self.report("bad-token", key, "the stored token is not 1-4096 printable ASCII characters")
+            return False
+        if not _E164.fullmatch(phone):
+            self.report("bad-value", key, "phone is not E.164")
+        device_type = text(item, "device_type")
+        if device_type is not None and device_type not in PRESIGNUP_DEVICE_TYPES:
+            self.report("bad-value", key, f"device_type {device_type!r} is unknown")
+        if text(item, "device_id") == "":
+            self.report("bad-value", key, "device_id is empty")
+        meta = text(item, "meta")
+        if meta is not None:
+            try:
+                if not isinstance(json.loads(meta), dict):
+                    self.report("bad-value", key, "meta is not a JSON object")
+            except ValueError:
+                self.report("bad-value", key, "meta is not JSON")
+        moments = self.stamps(key, item, ("created_at", "updated_at"))
+        if moments is not None:
+            created, updated = moments
+            if created > updated:
+                self.report("bad-timestamp", key, "created_at is after updated_at")
+            expected = int(updated.timestamp()) + self.presignup_lifetime
+            if int(item["expires_at"]["N"]) != expected:
+                self.report(
+                    "bad-expiry",
+                    key,
+                    f"expires_at {item['expires_at']['N']} != updated_at + lifetime {expected}",
+                )
+        return True
+
+    def device_guard(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _DEVICE_GUARD_FIELDS):
+            return False
+        if key[1] == "DEVICE#":
+            self.report("key-mismatch", key, "a device guard names an empty device id")
+            return False
+        return True
+
+    def presignup_guard(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _PRESIGNUP_GUARD_FIELDS):
+            return False
+        if key[1] != "GUARD" or not _DIGEST.fullmatch(key[0].removeprefix("PRESIGNUP_TOKEN#")):
+            self.report("key-mismatch", key, "a pre-signup token guard is PRESIGNUP_TOKEN#<sha256>/GUARD")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ cross-references
+
+    def registration_is_guarded(self, key: Key, registration: Item) -> None:
+        guard_key = (key[1], "GUARD")  # TOKEN#<digest>
+        guard = self.live(guard_key)
+        if guard is None:
+            why = "missing" if guard_key not in self.items else "expired"
+            self.report(
+                "unguarded-registration", key, f"live and active, but its guard {guard_key[0]} is {why}"
+            )
+        elif (text(guard, "owner"), text(guard, "device_id")) != (
+            text(registration, "owner"),
+            text(registration, "id"),
+        ):
+            self.report(
+                "unguarded-registration",
+                key,
+                f"live and active, but its guard names {text(guard, 'owner')}/{text(guard, 'device_id')}, "
+                f"not {text(registration, 'owner')}/{text(registration, 'id')}",
+            )
+
+    def guard_names_registration(self, key: Key, guard: Item) -> None:
+        owner, device_id = text(guard, "owner"), text(guard, "device_id")
+        target = (f"OWNER#{owner}", key[0])
+        registration = self.items.get(target)
+        if registration is None:
+            self.report("dangling-guard", key, f"names {owner}/{device_id}: no registration {target[1]}")
+            return
+        if not is_live(registration, self.now):
+            state = "deactivated" if registration.get("active") != {"BOOL": True} else "expired"
+            self.report("dangling-guard", key, f"names {owner}/{device_id}: the registration is {state}")
+        elif text(registration, "id") != device_id:
+            self.report(
+                "dangling-guard",
+                key,
+                f"names device {device_id}, the registration is {text(registration, 'id')}",
+            )
+        elif registration["expires_at"] != guard["expires_at"]:
+            self.report(
+                "expiry-mismatch",
+                key,
+                f"guard expires {guard['expires_at']['N']}, registration {registration['expires_at']['N']}",
+            )
+
+    def record_is_guarded(self, key: Key, record: Item) -> None:
+        record_id, phone = text(record, "id"), text(record, "phone")
+        guard_key = (f"PRESIGNUP_TOKEN#{token_digest(record['token']['S'])}", "GUARD")
+        guard = self.live(guard_key)
+        if guard is None:
+            self.report(
+                "unguarded-record", key, f"live, but its token guard {guard_key[0]} is missing/expired"
+            )
+        elif (text(guard, "record_id"), text(guard, "phone")) != (record_id, phone):
+            self.report(
+                "unguarded-record",
+                key,
+                f"its token guard {guard_key[0]} names {text(guard, 'phone')}/{text(guard, 'record_id')}",
+            )
+        device_id = text(record, "device_id")
+        if device_id is None:
+            return
+        device_key = (key[0], f"DEVICE#{device_id}")
+        device = self.live(device_key)
+        if device is None:
+            self.report(
+                "unguarded-record", key, f"live, but its device guard {device_key[1]} is missing/expired"
+            )
+        elif text(device, "record_id") != record_id:
+            self.report(
+                "unguarded-record",
+                key,
+                f"its device guard {device_key[1]} names record {text(device, 'record_id')}",
+            )
+
+    def token_guard_names_record(self, key: Key, guard: Item) -> None:
+        record_key = (f"PHONE#{text(guard, 'phone')}", f"PRESIGNUP#{text(guard, 'record_id')}")
+        record = self.items.get(record_key)
+        if record is None or not is_live(record, self.now):
+            state = "missing" if record is None else "expired"
+            self.report("dangling-guard", key, f"names {record_key[0]}/{record_key[1]}, which is {state}")
+        elif f"PRESIGNUP_TOKEN#{token_digest(record['token']['S'])}" != key[0]:
+            self.report("dangling-guard", key, f"names {record_key[1]}, which holds another token")
+        elif record["expires_at"] != guard["expires_at"]:
+            self.report(
+                "expiry-mismatch",
+                key,
+                f"guard expires {guard['expires_at']['N']}, record {record['expires_at']['N']}",
+            )
+
+    def device_guard_names_record(self, key: Key, guard: Item) -> None:
+        record_key = (key[0], f"PRESIGNUP#{text(guard, 'record_id')}")
+        record = self.items.get(record_key)
+        device_id = key[1].removeprefix("DEVICE#")
+        if record is None or not is_live(record, self.now):
+            state = "missing" if record is None else "expired"
+            self.report("dangling-guard", key, f"names {record_key[1]}, which is {state}")
+        elif text(record, "device_id") != device_id:
+            self.report(
+                "dangling-guard", key, f"names {record_key[1]}, whose device is {text(record, 'device_id')}"
+            )
+        elif record["expires_at"] != guard["expires_at"]:
+            self.report(
+                "expiry-mismatch",
+                key,
+                f"guard expires {guard['expires_at']['N']}, record {record['expires_at']['N']}",
+            )
+
+    def no_shared_tokens(self) -> None:
+        """Implied by the guard checks; stated on its own so that a report says it in these words."""
+        registrations = Counter(
+            k[1] for k, item in self.items.items() if k[0].startswith("OWNER#") and is_live(item, self.now)
+        )
+        records = Counter(
+            token_digest(item["token"]["S"])
+            for k, item in self.items.items()
+            if k[1].startswith("PRESIGNUP#") and is_live(item, self.now)
+        )
+        for digest_key, count in registrations.items():
+            if count > 1:
+                self.report("shared-token", (digest_key, "*"), f"{count} live active registrations")
+        for digest, count in records.items():
+            if count > 1:
+                self.report("shared-token", (f"PRESIGNUP_TOKEN#{digest}", "*"), f"{count} live records")
+        devices = Counter(
+            (k[0], text(item, "device_id"))
+            for k, item in self.items.items()
+            if k[1].startswith("PRESIGNUP#") and text(item, "device_id") and is_live(item, self.now)
+        )
+        for (phone_key, device_id), count in devices.items():
+            if count > 1:
+                self.report("shared-device", (phone_key, f"DEVICE#{device_id}"), f"{count} live records")
