@@ -70,6 +70,19 @@ class DevicePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _LostHandOver:
+    """A take-over that failed: from which holder (owner, device id), in which tenure, to what."""
+
+    holder: tuple[str, str]
+    tenure: str
+    attempted: Registration
+
+    def handed_on_meanwhile(self, now_held: TokenTaken) -> bool:
+        """The token went from that holder to another, never free in between."""
+        return now_held.tenure == self.tenure and now_held.holder != self.holder
+
+
 class Registry:
     """The registry's rules over a RegistrationStore; `clock` is injectable for tests."""
 
@@ -138,8 +151,7 @@ class Registry:
     def _register_or_take_over(
         self, owner: str, device: NewDevice, source: str, keep_id: bool
     ) -> tuple[Registration, Outcome]:
-        # What the last failed hand-over tried: from which holder, in which tenure, to what.
-        lost: tuple[tuple[str, str], str, Registration] | None = None
+        lost: _LostHandOver | None = None
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
@@ -151,12 +163,12 @@ class Registry:
             except TokenTaken as taken:
                 if taken.holder is None:
                     continue
-                if lost is not None and _handed_on_meanwhile(lost, taken):
+                if lost is not None and lost.handed_on_meanwhile(taken):
                     # Last writer wins: another request took the token from the holder this one was
                     # taking it from, and it was never free in between. This request takes effect just
                     # before that hand-over, which leaves the state the table has now. (Retrying
                     # instead would lose again and again while dozens of devices upsert one token.)
-                    return self._handed_on(lost[2], lost[0][0], owner, keep_id)
+                    return self._handed_on(lost.attempted, lost.holder[0], owner, keep_id)
                 holder, holder_id = taken.holder
                 tenure = taken.tenure
             current = self._store.get(holder, token_digest(device.token))
@@ -169,7 +181,7 @@ class Registry:
                 else:
                     self._store.take_over(current, updated, now)
             except DeviceNotFound:
-                lost = ((holder, holder_id), tenure, updated) if tenure is not None else None
+                lost = _LostHandOver((holder, holder_id), tenure, updated) if tenure is not None else None
                 continue
             return self._handed_on(updated, holder, owner, keep_id)
         raise Unavailable() from Contention()
@@ -321,9 +333,3 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
         pass
     raise InvalidRequest.single("cursor", "invalid_format")
-
-
-def _handed_on_meanwhile(lost: tuple[tuple[str, str], str, Registration], now_held: TokenTaken) -> bool:
-    """The token went from the holder a failed hand-over aimed at to another, never free in between."""
-    (holder, tenure, _) = lost
-    return now_held.tenure == tenure and now_held.holder != holder
