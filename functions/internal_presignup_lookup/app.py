@@ -2,6 +2,7 @@
 
 from push_registry import runtime
 from push_registry.apis import internal
+from push_registry.apis.presignup import e164
 from push_registry.dialects.internal import dialect
 from push_registry.endpoint import endpoint
 from push_registry.http import Request, Response
@@ -16,8 +17,7 @@ presignup = runtime.presignup()
 @endpoint("internal", dialect)
 def handler(request: Request) -> Response:
     # The phone travels in the body so that it stays out of URLs and access logs.
-    phone = internal.phone_of(
-        request.required_json_object(settings().max_body_bytes), settings().presignup_default_region
-    )
+    sent = internal.lookup_phone(request.required_json_object(settings().max_body_bytes))
+    phone = e164(sent, settings().presignup_default_region)
     count(Metric.SENDER_LOOKUPS)
     return Response(200, internal.presignup_tokens_body(presignup.live_tokens(phone)))

@@ -28,7 +28,7 @@ class Context:
     function_name = sys.argv[2]; function_version = "$LATEST"; memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[2]
     aws_request_id = "built-layout-test"; log_group_name = "/aws/lambda/x"; log_stream_name = "x"
-    def get_remaining_time_in_millis(self): return 10000
+    def get_remaining_time_in_millis(self): return 15000
 print(json.dumps(app.handler(event, Context())))
 """
 

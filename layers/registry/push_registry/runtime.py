@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 import botocore.session
 from botocore.config import Config
 
-from push_registry.auth import Authenticator
 from push_registry.invalidation import Invalidations
 from push_registry.observability import count
 from push_registry.platform_keys import PlatformKeys
@@ -17,6 +17,9 @@ from push_registry.rate_limit import RateLimiter
 from push_registry.registry import Registry
 from push_registry.settings import Settings, settings
 from push_registry.storage import PreSignupStore, RegistrationStore, RequestCounter
+
+if TYPE_CHECKING:
+    from push_registry.auth import Authenticator
 
 # Bounded so that a struggling DynamoDB gives a 503 inside the function's 15 s timeout: one call
 # takes at most 3 attempts x (0.5 s connect + 1.0 s read) + standard-mode backoff (<= 1 s + 2 s)
@@ -50,6 +53,10 @@ def registry() -> Registry:
 
 @cache
 def authenticator() -> Authenticator:
+    # Imported here: pyjwt and cryptography cost cold-start time that the IAM-authorised internal
+    # functions, the SQS consumer and the unauthenticated pre-signup post never need.
+    from push_registry.auth import Authenticator  # noqa: PLC0415
+
     return Authenticator(settings())
 
 

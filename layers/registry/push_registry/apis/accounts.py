@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from push_registry.auth import Authenticator
 from push_registry.errors import Forbidden, InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import DeviceChange, DevicePage, NewDevice
 from push_registry.validation import Label, PushToken, parse
+
+if TYPE_CHECKING:  # the internal user-tokens function shares page_limit and never loads pyjwt
+    from push_registry.auth import Authenticator
 
 SOURCE = "accounts"
 

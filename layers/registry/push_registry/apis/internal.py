@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from push_registry.apis.presignup import e164
 from push_registry.invalidation import Invalidation
 from push_registry.presignup import PreSignupRecord
 from push_registry.registration import Registration, iso
@@ -37,8 +36,10 @@ class InvalidationsBody(_Body):
     invalidations: Annotated[list[InvalidationItem], Field(min_length=1, max_length=MAX_INVALIDATIONS)]
 
 
-def phone_of(body: dict[str, Any], region: str) -> str:
-    return e164(parse(LookupBody, body).phone, region)
+def lookup_phone(body: dict[str, Any]) -> str:
+    """The phone of a lookup, as sent (apis.presignup.e164 normalises it; only that function loads
+    phonenumbers, so the other internal functions skip its cold-start cost)."""
+    return parse(LookupBody, body).phone
 
 
 def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:

@@ -1,0 +1,57 @@
+"""Cold start: a function loads pyjwt or phonenumbers only when its own requests need them.
+
+Each handler module is imported in a fresh Python process, as Lambda's init phase does, and the
+modules it loaded are compared with what its route uses: Bearer JWTs (pyjwt, and cryptography through
+it) for the client APIs, phone numbers for the pre-signup post and the pre-signup lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").exists())
+BEARER = {
+    "accounts_register_device",
+    "accounts_list_devices",
+    "accounts_update_device",
+    "accounts_deactivate_device",
+    "camera_set_user_token",
+    "user_push_tokens_register",
+    "pigeons_register_device",
+    "pigeons_delete_device",
+}
+PHONES = {"presignup_register_token", "internal_presignup_lookup"}
+HEAVY = ("jwt", "cryptography", "phonenumbers")
+PROBE = f"import json, sys, app; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_heavy_imports_only_where_the_route_needs_them(function: str) -> None:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "layers" / "registry"), str(ROOT / "functions" / function)]
+        ),
+        "TABLE_NAME": "push-registry-imports",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env=environment,
+        cwd=ROOT / "functions" / function,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    expected = (["cryptography", "jwt"] if function in BEARER else []) + (
+        ["phonenumbers"] if function in PHONES else []
+    )
+    assert json.loads(loaded) == sorted(expected)
