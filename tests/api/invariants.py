@@ -292,14 +292,16 @@ class _Audit:
             created, used, updated = moments
             if not created <= used <= updated:
                 self.report("bad-timestamp", key, "not created_at <= last_used_at <= updated_at")
-            expected = int(used.timestamp()) + self.registration_lifetime
-            if int(item["expires_at"]["N"]) != expected:
-                self.report(
-                    "bad-expiry",
-                    key,
-                    f"expires_at {item['expires_at']['N']} != last_used_at + lifetime {expected}",
-                )
+            self.expiry(key, item, "last_used_at", used, self.registration_lifetime)
         return True
+
+    def expiry(self, key: Key, item: Item, basis: str, moment: datetime, lifetime: int) -> None:
+        """The TTL attribute is `basis` + the configured lifetime, to the second."""
+        expected = int(moment.timestamp()) + lifetime
+        if int(item["expires_at"]["N"]) != expected:
+            self.report(
+                "bad-expiry", key, f"expires_at {item['expires_at']['N']} != {basis} + lifetime {expected}"
+            )
 
     def registration_guard(self, key: Key, item: Item) -> bool:
         if not self.fields(key, item, _REGISTRATION_GUARD_FIELDS):
@@ -338,13 +340,7 @@ class _Audit:
             created, updated = moments
             if created > updated:
                 self.report("bad-timestamp", key, "created_at is after updated_at")
-            expected = int(updated.timestamp()) + self.presignup_lifetime
-            if int(item["expires_at"]["N"]) != expected:
-                self.report(
-                    "bad-expiry",
-                    key,
-                    f"expires_at {item['expires_at']['N']} != updated_at + lifetime {expected}",
-                )
+            self.expiry(key, item, "updated_at", updated, self.presignup_lifetime)
         return True
 
     def device_guard(self, key: Key, item: Item) -> bool:
