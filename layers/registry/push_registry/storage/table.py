@@ -1,0 +1,132 @@
+"""What every store shares: one DynamoDB call or transaction under the request's time budget, errors
+translated to domain errors, and the marshalling of attribute values."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from push_registry import time_budget
+from push_registry.errors import Contention, Unavailable
+
+Item = dict[str, Any]
+
+GUARD = "GUARD"
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+_CONFLICT_ATTEMPTS = 4
+# Kept back from the function's timeout for answering once the last call returns.
+_ANSWER_RESERVE_SECONDS = 0.5
+
+
+class Cancelled(Exception):
+    """A transaction whose conditions failed; `items` are the old images DynamoDB returned, by position."""
+
+    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+        self.items = [reason.get("Item") for reason in reasons]
+
+
+def transact(client: Any, items: list[Item]) -> None:
+    """Run one transaction, retrying only when another transaction held one of its items."""
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        _ensure_time_for_one_call(client)
+        try:
+            client.transact_write_items(TransactItems=items)
+            return
+        except ClientError as error:
+            if code(error) != "TransactionCanceledException":
+                raise translate(error) from error
+            reasons = error.response.get("CancellationReasons", [])
+            codes = {reason.get("Code") for reason in reasons}
+            if "ConditionalCheckFailed" in codes:
+                raise Cancelled(reasons) from None
+            if not codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                raise
+        except BotoCoreError as error:
+            raise Unavailable() from error
+        if attempt + 1 < _CONFLICT_ATTEMPTS:
+            # Jittered backoff: colliding writers should not collide again on the next attempt.
+            time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
+    raise Unavailable() from Contention()
+
+
+def call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
+    """One DynamoDB call; throttling and faults that outlived botocore's retries become Unavailable."""
+    _ensure_time_for_one_call(client)
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**request)
+        return response
+    except ClientError as error:
+        if code(error) == "ConditionalCheckFailedException":
+            raise
+        raise translate(error) from error
+    except BotoCoreError as error:
+        raise Unavailable() from error
+
+
+def _ensure_time_for_one_call(client: Any) -> None:
+    """Unavailable now, rather than a call that the function's timeout could cut off mid-way."""
+    if time_budget.seconds_left() < _worst_case_seconds(client) + _ANSWER_RESERVE_SECONDS:
+        raise Unavailable()
+
+
+def _worst_case_seconds(client: Any) -> float:
+    """One call with botocore's retries: every attempt timing out, every backoff at its maximum.
+
+    Standard retry mode sleeps up to min(2**i, 20) s before retry i+1 (throttling's base scale, the
+    largest) -- botocore.retries.standard.ExponentialBackoff.
+    """
+    config = client.meta.config
+    retries = config.retries or {}
+    attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
+    waits = attempts * (float(config.connect_timeout) + float(config.read_timeout))
+    return waits + sum(min(2.0**retry, 20.0) for retry in range(attempts - 1))
+
+
+# ---------------------------------------------------------------------- marshalling
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def translate(error: ClientError) -> Exception:
+    """Throttling and server faults that outlived botocore's retries become Unavailable; the rest are bugs."""
+    if code(error) in _RETRYABLE:
+        return Unavailable()
+    return cast(Exception, error)
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def key_id(item: Mapping[str, Any]) -> tuple[str, str]:
+    return item["pk"]["S"], item["sk"]["S"]
