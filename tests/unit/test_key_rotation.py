@@ -169,7 +169,7 @@ class Issuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 issuer.fetches += 1
                 keys = []
                 for kid in issuer.kids:
