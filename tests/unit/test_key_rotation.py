@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
 from push_registry.auth import KEY_MAX_AGE_SECONDS, KEY_REFRESH_COOLDOWN_SECONDS, Authenticator
-from push_registry.errors import Unauthenticated
+from push_registry.errors import Unauthenticated, Unavailable
 from push_registry.settings import Settings
 
 KEY_1 = "rotation-key-one-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789"
@@ -138,6 +138,22 @@ def test_forged_tokens_cost_at_most_one_re_read_per_cooldown(
     for _ in range(50):
         assert not accepted(authenticator, "forged-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789")
     assert len(reads) == 6
+
+
+def test_a_forged_token_is_refused_not_unavailable_when_the_early_re_read_fails(
+    secrets: tuple[Any, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, arn, _ = secrets
+    clock = Clock(monkeypatch)
+    authenticator = authenticator_for(arn, clock)
+    assert accepted(authenticator, KEY_1)
+    client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+    assert accepted(authenticator, KEY_1), "the cached key still verifies"
+    assert not accepted(authenticator, KEY_2), "401: no known key signed it"
+    clock.advance(KEY_MAX_AGE_SECONDS + 1)
+    with pytest.raises(Unavailable):  # no key at all any more: a 503, never a silent accept
+        accepted(authenticator, KEY_1)
 
 
 def test_forget_keys_drops_the_cached_secret(

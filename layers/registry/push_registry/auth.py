@@ -189,9 +189,13 @@ class Authenticator:
         keys = self._hmac.keys()
         try:
             return self._decode_with_any(token, keys)
-        except jwt.InvalidSignatureError:
-            # Perhaps signed with a key newer than the cached ones (a rotation minutes ago).
-            fresh = self._hmac.refreshed()
+        except jwt.InvalidSignatureError as refused:
+            # Perhaps signed with a key newer than the cached ones (a rotation minutes ago). Secrets
+            # Manager failing now leaves the answer as it was: this token is not signed by a known key.
+            try:
+                fresh = self._hmac.refreshed()
+            except Unavailable:
+                raise refused from None
             if fresh is None or fresh == keys:
                 raise
             return self._decode_with_any(token, fresh)
