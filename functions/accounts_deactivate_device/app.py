@@ -14,5 +14,5 @@ authenticator = runtime.authenticator()
 @endpoint("accounts", dialect)
 def handler(request: Request) -> Response:
     owner = accounts.account_of(request, authenticator)
-    registry.deactivate_device(owner, request.path_parameters.get("deviceId", ""), seen_as=accounts.as_seen)
+    registry.deactivate_device(owner, request.path_parameters.get("deviceId", ""))
     return Response(204)

@@ -156,7 +156,7 @@ def test_a_forged_token_is_refused_not_unavailable_when_the_early_re_read_fails(
         accepted(authenticator, KEY_1)
 
 
-def test_forget_keys_drops_the_cached_secret(
+def test_forget_cached_keys_drops_the_cached_secret(
     secrets: tuple[Any, str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, arn, reads = secrets
@@ -165,7 +165,7 @@ def test_forget_keys_drops_the_cached_secret(
     assert accepted(authenticator, KEY_1)
     client.put_secret_value(SecretId=arn, SecretString=KEY_2)
     reads.clear()
-    authenticator.forget_keys()
+    authenticator.forget_cached_keys()
     assert accepted(authenticator, KEY_1)
     assert reads == ["AWSCURRENT", "AWSPREVIOUS"]
 

@@ -146,7 +146,7 @@ class HmacKeys:
 class Authenticator:
     """Verifies access tokens against the configured key: an HS256 secret or the issuer's JWKS.
 
-    Every cached key lives here, in `_hmac` and `_jwks`; `forget_keys()` drops them all.
+    Every cached key lives here, in `_hmac` and `_jwks`; `forget_cached_keys()` drops them all.
     """
 
     def __init__(self, settings: Settings, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -180,7 +180,7 @@ class Authenticator:
             raise Unauthenticated(without_subject)
         return subject
 
-    def forget_keys(self) -> None:
+    def forget_cached_keys(self) -> None:
         """Drop every cached verification key; the next token reads them again."""
         self._hmac.forget()
         self._jwks_client = None

@@ -279,15 +279,11 @@ class Registry:
             return updated
         raise DeviceNotFound()
 
-    def deactivate_device(
-        self, owner: str, device_id: str, seen_as: Callable[[Registration], Registration | None] = _as_stored
-    ) -> None:
-        """Soft delete: the record stays until its expiry, the token is free at once (`seen_as`: as above)."""
+    def deactivate_device(self, owner: str, device_id: str) -> None:
+        """Soft delete: the record stays until its expiry, the token is free at once."""
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
-            if seen_as(current) is None:
-                raise DeviceNotFound()
             now = self._clock()
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
