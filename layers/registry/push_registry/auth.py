@@ -146,7 +146,7 @@ class HmacKeys:
 class Authenticator:
     """Verifies access tokens against the configured key: an HS256 secret or the issuer's JWKS.
 
-    Every cached key lives here, in `_hmac` and `_jwks`; `forget_cached_keys()` drops them all.
+    Every cached key lives here, in `_hmac` and `_jwks_client`; `forget_cached_keys()` drops them all.
     """
 
     def __init__(self, settings: Settings, monotonic: Callable[[], float] = time.monotonic) -> None:
