@@ -11,6 +11,7 @@ Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
 - every live DEVICE guard names a live record of its phone with that device id;
+- a live pre-signup token is under one phone (stated on its own, as "one live registration per token");
 and every item of a known kind is well formed (keys derived from its fields, known values, expiry
 consistent with the last use and the configured lifetime).
 
@@ -482,6 +483,14 @@ class _Audit:
         for digest, count in records.items():
             if count > 1:
                 self.report("shared-token", (f"PRESIGNUP_TOKEN#{digest}", "*"), f"{count} live records")
+        phones: dict[str, set[str]] = {}
+        for k, item in self.items.items():
+            if k[1].startswith("PRESIGNUP#") and is_live(item, self.now):
+                phones.setdefault(token_digest(item["token"]["S"]), set()).add(item["phone"]["S"])
+        for digest, under in phones.items():
+            if len(under) > 1:
+                where = (f"PRESIGNUP_TOKEN#{digest}", "*")
+                self.report("token-on-two-phones", where, f"live under {len(under)} phones")
         devices = Counter(
             (k[0], text(item, "device_id"))
             for k, item in self.items.items()

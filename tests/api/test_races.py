@@ -435,6 +435,71 @@ def test_presignup_posts_racing_on_one_phone_end_as_some_serial_order_of_the_mer
         )
 
 
+def live_phones_of(dump: list[Item], token: str) -> list[str]:
+    """The phones under which a pre-signup token has a live record (one entry per record)."""
+    return sorted(
+        item["phone"]["S"]
+        for item in dump
+        if item["sk"]["S"].startswith("PRESIGNUP#") and item["token"]["S"] == token and is_live(item, now())
+    )
+
+
+def test_one_token_posted_to_two_phones_at_once_ends_live_under_one_phone(
+    local_api: str, invariants: Callable[[], list[Item]]
+) -> None:
+    # Both posts read one snapshot: the post to P2 moves the record, the post to P1 keeps it where it
+    # was. Unconditioned, the second re-created the moved record on P1 (8 of 12 rounds in the report).
+    for round_number in range(12):
+        p1, p2 = (f"+9197{random.randint(0, 10**8 - 1):08d}" for _ in range(2))
+        token = f"fcm-two-phones-{uuid.uuid4().hex}"
+        body = presignup_post(p1, (token, None)).body
+        assert post(f"{local_api}/api/public/fcm-token", body).status_code == 201
+
+        replies = race(local_api, [presignup_post(p2, (token, None)), presignup_post(p1, (token, None))])
+
+        context = f"round {round_number}: {[(r.status, r.body) for r in replies]}"
+        assert [r.status for r in replies] == [201, 201], context
+        # Each post answers the record's id: the token has one record, kept across the move.
+        assert replies[0].body["id"] == replies[1].body["id"], context
+        phones = live_phones_of(invariants(), token)
+        assert len(phones) == 1, f"{context}: live under {len(phones)} phones"
+        assert phones[0] in (p1, p2), context
+
+
+class PostsAfterAnotherPost(PreSignupStore):
+    """A real store whose next save first lets another post run to completion: the race, made certain."""
+
+    def __init__(self, client: Any, table: str, meanwhile: Callable[[], object]) -> None:
+        super().__init__(client, table)
+        self._meanwhile: Callable[[], object] | None = meanwhile
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return super().save(*args, **kwargs)
+
+
+def test_a_post_that_read_the_record_before_another_moved_it_does_not_bring_it_back(
+    ddb_local: Any, invariants: Callable[[], list[Item]]
+) -> None:
+    p1, p2 = (f"+9196{random.randint(0, 10**8 - 1):08d}" for _ in range(2))
+    token = f"fcm-moved-meanwhile-{uuid.uuid4().hex}"
+    plain = PreSignup(PreSignupStore(ddb_local.client, ddb_local.table_name))
+    record, _ = plain.register(PreSignupPost(phone=p1, token=token))
+    moved = PostsAfterAnotherPost(
+        ddb_local.client,
+        ddb_local.table_name,
+        meanwhile=lambda: plain.register(PreSignupPost(phone=p2, token=token)),
+    )
+
+    # Reads the record on P1, then the other post moves it to P2, then this one writes what it read.
+    kept, _ = PreSignup(moved).register(PreSignupPost(phone=p1, token=token))
+
+    assert kept.id == record.id
+    assert live_phones_of(invariants(), token) == [p1]  # moved back by the later post, once
+
+
 # ---------------------------------------------------------------------- the checker can fail
 
 
@@ -589,6 +654,12 @@ def _two_records_for_one_token(s: Scratch) -> None:
     s.put({**record, "sk": {"S": f"PRESIGNUP#{copy}"}, "id": {"S": copy}})
 
 
+def _token_under_two_phones(s: Scratch) -> None:
+    # What the unconditioned pre-signup race left: the record re-created on its old phone.
+    record = s.record_of("p2")
+    s.put({**record, "pk": {"S": "PHONE#+919876500002"}, "phone": {"S": "+919876500002"}})
+
+
 def _unknown_item(s: Scratch) -> None:
     s.put({"pk": {"S": "SESSION#x"}, "sk": {"S": "1"}})
 
@@ -649,6 +720,11 @@ def _expired_garbage_only(s: Scratch) -> None:
         ),
         pytest.param(
             _two_records_for_one_token, {"unguarded-record", "shared-token"}, id="two-records-one-token"
+        ),
+        pytest.param(
+            _token_under_two_phones,
+            {"unguarded-record", "shared-token", "token-on-two-phones"},
+            id="presignup-token-under-two-phones",
         ),
         pytest.param(_unknown_item, {"unknown-item"}, id="unknown-item"),
     ],

@@ -62,10 +62,12 @@ class PreSignupPost:
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """What a guard pointed at when read: `record` is None when the guard was absent or expired."""
+    """What a guard pointed at when read: `record` is None when the guard was absent or expired, or
+    its record was gone by the time it was read; `phone` is the phone a token guard named."""
 
     record_id: str | None
     record: PreSignupRecord | None
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,7 @@ class Registry:
             mine = self._store.get(owner, token_digest(device.token))
             if mine is None or not mine.is_live(now):
                 return self._register_or_take_over(owner, device, source, keep_id=True)
-            updated = self._merged(mine, owner, device, now)
+            updated = self._merged(mine, owner, device, source, now)
             try:
                 self._store.save(mine, updated, now)
             except DeviceNotFound:
@@ -174,7 +174,7 @@ class Registry:
             current = self._store.get(holder, token_digest(device.token))
             if current is None or current.id != holder_id or not current.is_live(now):
                 continue  # the holder changed meanwhile: decide again on fresh state
-            updated = self._merged(current, owner, device, now) if keep_id else fresh
+            updated = self._merged(current, owner, device, source, now) if keep_id else fresh
             try:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
@@ -211,8 +211,14 @@ class Registry:
             source=source,
         )
 
-    def _merged(self, current: Registration, owner: str, device: NewDevice, now: datetime) -> Registration:
-        """`current` used now by `owner`: given fields replace stored ones, omitted ones are kept."""
+    def _merged(
+        self, current: Registration, owner: str, device: NewDevice, source: str, now: datetime
+    ) -> Registration:
+        """`current` used now by `owner` through `source`: given fields replace stored ones, omitted
+        ones are kept. Taken over by another user or through another API, the registration becomes the
+        new holder's: it records that API and its tenant (none when the request names none), never the
+        previous holder's, so the previous API's tenant no longer reaches it."""
+        same_holder = current.owner == owner and current.source == source
         return current.used(
             now,
             self._lifetime,
@@ -220,7 +226,8 @@ class Registry:
             device_info={**current.device_info, **device.device_info},
             platform=device.platform or current.platform,
             provider=device.provider or current.provider,
-            tenant=device.tenant or current.tenant,
+            tenant=device.tenant or (current.tenant if same_holder else None),
+            source=source,
         )
 
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
@@ -262,11 +269,17 @@ class Registry:
             return updated
         raise DeviceNotFound()
 
-    def deactivate_device(self, owner: str, device_id: str) -> None:
-        """Soft delete: the record stays until its expiry, the token is free at once."""
+    def deactivate_device(self, owner: str, device_id: str, tenant: str | None = None) -> None:
+        """Soft delete: the record stays until its expiry, the token is free at once.
+
+        With `tenant` (the chat backoffice's platform), only a registration made under that tenant is
+        found: another platform's key does not reach it (DeviceNotFound).
+        """
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
+            if tenant is not None and current.tenant != tenant:
+                raise DeviceNotFound()
             now = self._clock()
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)

@@ -55,7 +55,8 @@ class PreSignupStore:
         def sighting(guard: Item | None) -> Sighting:
             if guard is None or int(guard["expires_at"]["N"]) <= int(now.timestamp()):
                 return Sighting(None, None)
-            return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]))
+            phone = guard["phone"]["S"] if "phone" in guard else None  # token guards only
+            return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]), phone)
 
         by_device = sighting(device_guard) if post.device_id is not None else None
         return PreSignupSnapshot(sighting(token_guard), by_device)
@@ -69,8 +70,12 @@ class PreSignupStore:
         def guard_put(key: dict[str, Any], attributes: Item, sighting: Sighting) -> Item:
             if sighting.record_id is None:
                 condition, values = "attribute_not_exists(pk) OR expires_at <= :now", {":now": at_now}
-            else:
+            elif sighting.phone is None:
                 condition, values = "record_id = :seen", {":seen": s(sighting.record_id)}
+            else:
+                # A record keeps its id when it moves to another phone: the phone tells the two apart.
+                condition = "record_id = :seen AND phone = :seen_phone"
+                values = {":seen": s(sighting.record_id), ":seen_phone": s(sighting.phone)}
             item = {**key, **attributes, "record_id": s(target.id), "expires_at": n(target.expires_at)}
             return {
                 "Put": {
@@ -89,7 +94,9 @@ class PreSignupStore:
             sighting = seen.by_device or Sighting(target.id, None)
             writes[key_id(device_key)] = guard_put(device_key, {}, sighting)
         record_key = _record_key(target.phone, target.id)
-        writes[key_id(record_key)] = {"Put": {"TableName": self._table, "Item": _presignup_item(target)}}
+        writes[key_id(record_key)] = {
+            "Put": {"TableName": self._table, "Item": _presignup_item(target), **_as_read(target, previous)}
+        }
         for old in previous:
             # The record's previous key and guards, unless the target re-uses them.
             stale = [_record_key(old.phone, old.id), _presignup_token_key(old.token)]
@@ -181,6 +188,23 @@ class PreSignupStore:
                 return found
             time.sleep(0.01)
         raise Unavailable()
+
+
+def _as_read(target: PreSignupRecord, previous: list[PreSignupRecord]) -> Item:
+    """The condition that the target's record item is still as it was read.
+
+    The record kept in place (same phone, same id) must not have changed since (`updated_at`); a record
+    at a new key (a new record, or one moving to another phone) must not exist. Without this, a post
+    that read the record on P1 while another moved it to P2 would re-create it on P1: the guards,
+    which name only the record id, would not notice, and one token would be live under two phones.
+    """
+    kept = next((r for r in previous if (r.phone, r.id) == (target.phone, target.id)), None)
+    if kept is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "updated_at = :read_at",
+        "ExpressionAttributeValues": {":read_at": s(stamp(kept.updated_at))},
+    }
 
 
 def _presignup_token_key(token: str) -> dict[str, Any]:
