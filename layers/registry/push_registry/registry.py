@@ -125,7 +125,8 @@ class Registry:
         if self._store.refresh(owner, token_digest(device.token), expires_at, changes, now):
             self._record(Metric.REGISTRATIONS_REFRESHED)
             return Outcome.REFRESHED
-        return self._register_or_take_over(owner, device, source, keep_id=True)[1]
+        # The camera app's answer names no record: a lost hand-over may answer success (see below).
+        return self._register_or_take_over(owner, device, source, keep_id=True, names_record=False)[1]
 
     def upsert_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Upsert that returns the stored record: the caller's registration of the token is read first."""
@@ -134,7 +135,7 @@ class Registry:
             now = self._clock()
             mine = self._store.get(owner, token_digest(device.token))
             if mine is None or not mine.is_live(now):
-                return self._register_or_take_over(owner, device, source, keep_id=True)
+                return self._register_or_take_over(owner, device, source, keep_id=True, names_record=True)
             updated = self._merged(mine, owner, device, source, now)
             try:
                 self._store.save(mine, updated, now)
@@ -146,11 +147,13 @@ class Registry:
 
     def replace_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Register the token as a new registration (new id), deleting whoever's registration held it."""
-        return self._register_or_take_over(owner, device, source, keep_id=False)
+        return self._register_or_take_over(owner, device, source, keep_id=False, names_record=True)
 
     def _register_or_take_over(
-        self, owner: str, device: NewDevice, source: str, keep_id: bool
+        self, owner: str, device: NewDevice, source: str, keep_id: bool, names_record: bool
     ) -> tuple[Registration, Outcome]:
+        """Register the token, or take it from whoever holds it; `names_record` when the caller's answer
+        shows the registration (its id, its owner), which must then be one that was written."""
         lost: _LostHandOver | None = None
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
@@ -163,11 +166,15 @@ class Registry:
             except TokenTaken as taken:
                 if taken.holder is None:
                     continue
-                if lost is not None and lost.handed_on_meanwhile(taken):
+                if not names_record and lost is not None and lost.handed_on_meanwhile(taken):
                     # Last writer wins: another request took the token from the holder this one was
                     # taking it from, and it was never free in between. This request takes effect just
                     # before that hand-over, which leaves the state the table has now. (Retrying
                     # instead would lose again and again while dozens of devices upsert one token.)
+                    # Only for answers that name no record: `lost.attempted` was never written, so an
+                    # answer showing its id would name a registration that does not exist. Those
+                    # callers take the token from its new holder instead, or answer 503 when out of
+                    # attempts.
                     return self._handed_on(lost.attempted, lost.holder[0], owner, keep_id)
                 holder, holder_id = taken.holder
                 tenure = taken.tenure
