@@ -62,6 +62,7 @@ _RECORD_FIELDS: FieldSpec = {
 }
 _DEVICE_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id",), "N": ("expires_at",)}}
 _PRESIGNUP_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id", "phone"), "N": ("expires_at",)}}
+_ROSTER_FIELDS: FieldSpec = {"required": {"S": ("version",), "N": ("expires_at",)}}
 
 
 @dataclass(frozen=True, order=True)
@@ -158,6 +159,8 @@ def kind_of(key: Key) -> str:
         return "record"
     if pk.startswith("PHONE#") and sk.startswith("DEVICE#"):
         return "device-guard"
+    if pk.startswith("PHONE#") and sk == "ROSTER":
+        return "phone-roster"
     if pk.startswith("PRESIGNUP_TOKEN#"):
         return "presignup-guard"
     if pk.startswith("RATE#"):
@@ -195,6 +198,7 @@ class _Audit:
             "record": self.record,
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
+            "phone-roster": lambda key, item: self.fields(key, item, _ROSTER_FIELDS),
         }
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded,
@@ -202,6 +206,7 @@ class _Audit:
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
+            "phone-roster": lambda key, item: None,  # a version only: nothing to follow
         }
         usable: dict[Key, Item] = {}
         for key, item in self.items.items():

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from local.template import create_table, load_template
 from push_registry.presignup import PreSignup, PreSignupPost
@@ -487,6 +488,39 @@ def test_one_token_posted_to_two_phones_at_once_ends_live_under_one_phone(
         phones = live_phones_of(invariants(), token)
         assert len(phones) == 1, f"{context}: live under {len(phones)} phones"
         assert phones[0] in (p1, p2), context
+
+
+def test_many_posts_for_one_phone_from_many_addresses_leave_at_most_the_cap_live(
+    local_api: str, invariants: Callable[[], list[Item]]
+) -> None:
+    # The report: 25 posts from 25 source addresses left 25 live records for one phone.
+    cap = settings().presignup_max_records_per_phone
+    phone = f"+9195{random.randint(0, 10**8 - 1):08d}"
+    tokens = [f"fcm-crowd-{uuid.uuid4().hex}" for _ in range(25)]
+    for token in tokens[:3]:  # some already there, so that the race must evict as it adds
+        assert post(f"{local_api}/api/public/fcm-token", presignup_post(phone, (token, None)).body).ok
+
+    replies = race(local_api, [presignup_post(phone, (token, None)) for token in tokens[3:]])
+
+    assert {r.status for r in replies} <= {201, 503}, [(r.status, r.body) for r in replies]
+    assert all(int(r.headers["retry-after"]) >= 1 for r in replies if r.status == 503)
+    dump = invariants()
+    live = [
+        item
+        for item in dump
+        if item["pk"]["S"] == f"PHONE#{phone}"
+        and item["sk"]["S"].startswith("PRESIGNUP#")
+        and is_live(item, now())
+    ]
+    assert len(live) == cap, f"{len(live)} live records for one phone, cap {cap}"
+    # The OTP sender gets those, newest post first.
+    looked_up = requests.post(
+        f"{local_api}/internal/presignup-tokens/lookup", json={"phone": phone}, timeout=10
+    )
+    answered = looked_up.json()["tokens"]
+    assert sorted(t["id"] for t in answered) == sorted(item["id"]["S"] for item in live)
+    posted = [t["last_posted_at"] for t in answered]
+    assert posted == sorted(posted, reverse=True)
 
 
 class PostsAfterAnotherPost(PreSignupStore):

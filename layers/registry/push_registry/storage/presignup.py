@@ -3,14 +3,18 @@
     record        pk=PHONE#<e164>                 sk=PRESIGNUP#<id>
     device guard  pk=PHONE#<e164>                 sk=DEVICE#<device id>      {record_id}
     token guard   pk=PRESIGNUP_TOKEN#<sha256>     sk=GUARD                   {record_id, phone}
+    phone roster  pk=PHONE#<e164>                 sk=ROSTER                  {version}
 
-All three carry the record's expires_at. A phone's records are one Query; the guards make "one live
-record per token" and "one per (phone, device id)" hold: every write conditions on them being as read.
+All four carry an expires_at (the roster: its last arrival's). A phone's records are one Query; the
+guards make "one live record per token" and "one per (phone, device id)" hold: every write conditions
+on them being as read. The roster's version changes with every record added to the phone, so that
+additions, which evict to keep the phone's cap, are serialised.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -39,12 +43,13 @@ class PreSignupStore:
         self._table = table_name
 
     def snapshot(self, post: PreSignupPost, now: datetime) -> PreSignupSnapshot:
-        keys = [_presignup_token_key(post.token)]
+        keys = [_presignup_token_key(post.token), _roster_key(post.phone)]
         if post.device_id is not None:
             keys.append(_device_key(post.phone, post.device_id))
         guards = self._batch_get(keys)
+        roster = guards.get(key_id(keys[1]))
         token_guard = guards.get(key_id(keys[0]))
-        device_guard = guards.get(key_id(keys[1])) if len(keys) > 1 else None
+        device_guard = guards.get(key_id(keys[2])) if len(keys) > 2 else None
         wanted = []
         if token_guard:
             wanted.append(_record_key(token_guard["phone"]["S"], token_guard["record_id"]["S"]))
@@ -59,10 +64,16 @@ class PreSignupStore:
             return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]), phone)
 
         by_device = sighting(device_guard) if post.device_id is not None else None
-        return PreSignupSnapshot(sighting(token_guard), by_device)
+        version = roster["version"]["S"] if roster else None
+        return PreSignupSnapshot(sighting(token_guard), by_device, version)
 
     def save(
-        self, target: PreSignupRecord, seen: PreSignupSnapshot, previous: list[PreSignupRecord], now: datetime
+        self,
+        target: PreSignupRecord,
+        seen: PreSignupSnapshot,
+        previous: list[PreSignupRecord],
+        now: datetime,
+        evicted: list[PreSignupRecord] | None = None,
     ) -> bool:
         at_now = n(int(now.timestamp()))
         writes: dict[tuple[str, str], Item] = {}
@@ -97,8 +108,10 @@ class PreSignupStore:
         writes[key_id(record_key)] = {
             "Put": {"TableName": self._table, "Item": _presignup_item(target), **_as_read(target, previous)}
         }
-        for old in previous:
-            # The record's previous key and guards, unless the target re-uses them.
+        if evicted is not None:
+            writes[key_id(_roster_key(target.phone))] = self._roster_update(target, seen.phone_version)
+        for old in [*previous, *(evicted or [])]:
+            # The record's previous key and guards (or an evicted one's), unless the target re-uses them.
             stale = [_record_key(old.phone, old.id), _presignup_token_key(old.token)]
             if old.device_id is not None:
                 stale.append(_device_key(old.phone, old.device_id))
@@ -121,6 +134,22 @@ class PreSignupStore:
         except Cancelled:
             return False
         return True
+
+    def _roster_update(self, target: PreSignupRecord, seen_version: str | None) -> Item:
+        """A record arrives on the target's phone: its roster gets a new version, if still as read."""
+        update: Item = {
+            "TableName": self._table,
+            "Key": _roster_key(target.phone),
+            "UpdateExpression": "SET #version = :version, expires_at = :expires",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":version": s(uuid.uuid4().hex), ":expires": n(target.expires_at)},
+        }
+        if seen_version is None:
+            update["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            update["ConditionExpression"] = "#version = :seen_version"
+            update["ExpressionAttributeValues"][":seen_version"] = s(seen_version)
+        return {"Update": update}
 
     def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None:
         """The live record a token identifies, if any."""
@@ -213,6 +242,10 @@ def _presignup_token_key(token: str) -> dict[str, Any]:
 
 def _device_key(phone: str, device_id: str) -> dict[str, Any]:
     return {"pk": s(f"PHONE#{phone}"), "sk": s(f"DEVICE#{device_id}")}
+
+
+def _roster_key(phone: str) -> dict[str, Any]:
+    return {"pk": s(f"PHONE#{phone}"), "sk": s("ROSTER")}
 
 
 def _record_key(phone: str, record_id: str) -> dict[str, Any]:
