@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from push_registry.errors import IncompleteBatch, Unavailable
 from push_registry.presignup import PreSignup
 from push_registry.registry import Registry
 from push_registry.telemetry import Metric, Recorder, discard
@@ -24,6 +25,8 @@ REASONS = {
 class InvalidationStatus(StrEnum):
     DEACTIVATED = "deactivated"
     NOT_FOUND = "not_found"
+    # Not (or not wholly) applied: the batch stopped before or during it. Sending it again is safe.
+    NOT_PROCESSED = "not_processed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,18 @@ class Invalidations:
         self._registry = registry
         self._presignup = presignup
         self._record = record
+
+    def apply_all(self, batch: list[Invalidation]) -> list[InvalidationStatus]:
+        """Apply a batch in order; IncompleteBatch, listing what was done, when one item cannot be."""
+        done: list[InvalidationStatus] = []
+        for invalidation in batch:
+            try:
+                done.append(self.apply(invalidation))
+            except Unavailable as error:
+                statuses = done + [InvalidationStatus.NOT_PROCESSED] * (len(batch) - len(done))
+                results = [(item.token, status.value) for item, status in zip(batch, statuses, strict=True)]
+                raise IncompleteBatch(results, error.retry_after) from error
+        return done
 
     def apply(self, invalidation: Invalidation) -> InvalidationStatus:
         # Both namespaces: the token may be registered to an account, pre-signup, or both.
