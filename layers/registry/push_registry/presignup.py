@@ -106,6 +106,8 @@ class PreSignupStorage(Protocol):
 
     def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None: ...
 
+    def guarded(self, tokens: list[str], now: datetime) -> set[str]: ...
+
     def retire(self, record: PreSignupRecord) -> bool: ...
 
 
@@ -162,6 +164,10 @@ class PreSignup:
             if self._store.retire(record):
                 return True
         raise Unavailable() from Contention()
+
+    def held(self, tokens: list[str]) -> set[str]:
+        """The tokens, among many, that identify a live record (one read per 100 tokens)."""
+        return self._store.guarded(tokens, self._clock())
 
     def live_tokens(self, phone: str) -> list[PreSignupRecord]:
         """The phone's live pre-signup records, newest post first, at most the cap (for the OTP sender).

@@ -296,16 +296,23 @@ class Registry:
             return
         raise DeviceNotFound()
 
-    def invalidate(self, token: str) -> bool:
+    def holders(self, tokens: list[str]) -> dict[str, tuple[str, str]]:
+        """(owner, device id) of the live registration holding each token, for the tokens held."""
+        digests = {token_digest(token): token for token in tokens}
+        held = self._store.holders(list(digests), self._clock())
+        return {digests[digest]: holder for digest, holder in held.items()}
+
+    def invalidate(self, token: str, holder_read: tuple[str, str] | None = None) -> bool:
         """A push provider rejected the token: deactivate its live registration (whoever holds it).
 
         False when no live registration holds it, which makes repeating an invalidation a no-op.
+        `holder_read` is its holder as a batch read just found (saves reading it again).
         """
         digest = token_digest(token)
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
-            holder = self._store.holder(digest, now)
+            holder = holder_read if attempt == 0 and holder_read else self._store.holder(digest, now)
             if holder is None:
                 return False
             current = self._store.get(holder[0], digest)

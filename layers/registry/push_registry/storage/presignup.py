@@ -13,18 +13,17 @@ additions, which evict to keep the phone's cap, are serialised.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-from push_registry.errors import Unavailable
 from push_registry.presignup import PreSignupPost, PreSignupRecord, PreSignupSnapshot, Sighting
 from push_registry.registration import token_digest
 from push_registry.storage.table import (
     GUARD,
     Cancelled,
     Item,
+    batch_get,
     call,
     key_id,
     n,
@@ -202,21 +201,19 @@ class PreSignupStore:
                 return found
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def guarded(self, tokens: list[str], now: datetime) -> set[str]:
+        """The tokens, among many, that a live pre-signup record holds (one read per 100 tokens)."""
+        keys = {token: _presignup_token_key(token) for token in tokens}
+        found = self._batch_get(list(keys.values()))
+        return {
+            token
+            for token, key in keys.items()
+            if (guard := found.get(key_id(key))) is not None
+            and int(guard["expires_at"]["N"]) > int(now.timestamp())
+        }
+
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
-        if not keys:
-            return {}
-        unique = list({key_id(k): k for k in keys}.values())
-        request = {self._table: {"Keys": unique, "ConsistentRead": True}}
-        found: dict[tuple[str, str], Item] = {}
-        for _ in range(5):
-            response = call(self._client, "batch_get_item", RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                found[key_id(item)] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            time.sleep(0.01)
-        raise Unavailable()
+        return batch_get(self._client, self._table, keys)
 
 
 def _as_read(target: PreSignupRecord, previous: list[PreSignupRecord]) -> Item:
