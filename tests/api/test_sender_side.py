@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +19,7 @@ from local.template import load_template
 from push_registry import runtime
 from push_registry.apis.internal import MAX_INVALIDATIONS
 from push_registry.presignup import PreSignup, PreSignupPost
+from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import PreSignupStore, RegistrationStore
 from tests.api.helpers import new_push_token, new_user, post
@@ -243,3 +246,33 @@ def test_a_batch_cut_short_answers_503_naming_the_items_not_done(
         "deactivated",
         "deactivated",
     ]
+
+
+def test_invalidating_a_token_expired_but_not_yet_deleted_by_ttl_is_not_found(
+    local_api: str, ddb_local: Any
+) -> None:
+    # Written with clocks in the past: both items expired, still stored (TTL deletes them days late).
+    token, now = new_push_token(), datetime.now(UTC)
+    Registry(
+        RegistrationStore(ddb_local.client, ddb_local.table_name), clock=lambda: now - timedelta(days=31)
+    ).register_device(new_user(), NewDevice(token, "android"), "accounts")
+    PreSignup(
+        PreSignupStore(ddb_local.client, ddb_local.table_name), clock=lambda: now - timedelta(hours=25)
+    ).register(PreSignupPost(phone=f"+9193{uuid.uuid4().int % 10**8:08d}", token=token))
+    guard = {"pk": {"S": f"TOKEN#{token_digest(token)}"}, "sk": {"S": "GUARD"}}
+    assert "Item" in ddb_local.client.get_item(TableName=ddb_local.table_name, Key=guard)
+
+    started = time.monotonic()
+    answer = requests.post(
+        f"{local_api}/internal/tokens/invalidations",
+        json={"invalidations": [{"token": token, "reason": "UNREGISTERED"}]},
+        timeout=30,
+    )
+
+    assert (answer.status_code, answer.json()) == (
+        200,
+        {"results": [{"token": token, "status": "not_found"}]},
+    )
+    assert time.monotonic() - started < 5, (
+        "answered at once, not after retrying a registration it cannot find"
+    )

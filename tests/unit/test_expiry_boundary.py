@@ -49,6 +49,7 @@ def test_a_registration_is_absent_from_the_second_it_expires(
 
     # Reads.
     assert (store.holder(token_digest(TOKEN), moment) is None) is absent
+    assert (store.holders([token_digest(TOKEN)], moment) == {}) is absent  # the batch read
     assert (later.list_devices("owner", limit=10).devices == []) is absent
     # Conditions, each asked directly of the store so that no earlier read decides for them.
     updated = created.used(moment, timedelta(days=30))
@@ -103,6 +104,7 @@ def test_a_presignup_record_is_absent_from_the_second_it_expires(
     later = PreSignup(store, lifetime=timedelta(hours=24), clock=lambda: moment)
 
     assert (store.find_by_token(TOKEN, moment) is None) is absent
+    assert (store.guarded([TOKEN], moment) == set()) is absent  # the batch read
     assert (later.live_tokens(PHONE) == []) is absent
     # The guards' conditions: an expired guard is taken by a new record, a live one is the record's.
     again, outcome = later.register(PreSignupPost(phone=PHONE, token=TOKEN, device_id="dev-1"))
