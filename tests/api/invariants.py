@@ -11,6 +11,7 @@ Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
 - every live DEVICE guard names a live record of its phone with that device id;
+- a live pre-signup token is under one phone (stated on its own, as "one live registration per token");
 and every item of a known kind is well formed (keys derived from its fields, known values, expiry
 consistent with the last use and the configured lifetime).
 
@@ -61,6 +62,7 @@ _RECORD_FIELDS: FieldSpec = {
 }
 _DEVICE_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id",), "N": ("expires_at",)}}
 _PRESIGNUP_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id", "phone"), "N": ("expires_at",)}}
+_ROSTER_FIELDS: FieldSpec = {"required": {"S": ("version",), "N": ("expires_at",)}}
 
 
 @dataclass(frozen=True, order=True)
@@ -157,6 +159,8 @@ def kind_of(key: Key) -> str:
         return "record"
     if pk.startswith("PHONE#") and sk.startswith("DEVICE#"):
         return "device-guard"
+    if pk.startswith("PHONE#") and sk == "ROSTER":
+        return "phone-roster"
     if pk.startswith("PRESIGNUP_TOKEN#"):
         return "presignup-guard"
     if pk.startswith("RATE#"):
@@ -194,6 +198,7 @@ class _Audit:
             "record": self.record,
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
+            "phone-roster": lambda key, item: self.fields(key, item, _ROSTER_FIELDS),
         }
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded,
@@ -201,6 +206,7 @@ class _Audit:
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
+            "phone-roster": lambda key, item: None,  # a version only: nothing to follow
         }
         usable: dict[Key, Item] = {}
         for key, item in self.items.items():
@@ -482,6 +488,14 @@ class _Audit:
         for digest, count in records.items():
             if count > 1:
                 self.report("shared-token", (f"PRESIGNUP_TOKEN#{digest}", "*"), f"{count} live records")
+        phones: dict[str, set[str]] = {}
+        for k, item in self.items.items():
+            if k[1].startswith("PRESIGNUP#") and is_live(item, self.now):
+                phones.setdefault(token_digest(item["token"]["S"]), set()).add(item["phone"]["S"])
+        for digest, under in phones.items():
+            if len(under) > 1:
+                where = (f"PRESIGNUP_TOKEN#{digest}", "*")
+                self.report("token-on-two-phones", where, f"live under {len(under)} phones")
         devices = Counter(
             (k[0], text(item, "device_id"))
             for k, item in self.items.items()

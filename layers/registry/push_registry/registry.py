@@ -129,7 +129,8 @@ class Registry:
         if self._store.refresh(owner, token_digest(device.token), expires_at, changes, now):
             self._record(Metric.REGISTRATIONS_REFRESHED)
             return Outcome.REFRESHED
-        return self._register_or_take_over(owner, device, source, keep_id=True)[1]
+        # The camera app's answer names no record: a lost hand-over may answer success (see below).
+        return self._register_or_take_over(owner, device, source, keep_id=True, names_record=False)[1]
 
     def upsert_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Upsert that returns the stored record: the caller's registration of the token is read first."""
@@ -138,8 +139,8 @@ class Registry:
             now = self._clock()
             mine = self._store.get(owner, token_digest(device.token))
             if mine is None or not mine.is_live(now):
-                return self._register_or_take_over(owner, device, source, keep_id=True)
-            updated = self._merged(mine, owner, device, now)
+                return self._register_or_take_over(owner, device, source, keep_id=True, names_record=True)
+            updated = self._merged(mine, owner, device, source, now)
             try:
                 self._store.save(mine, updated, now)
             except DeviceNotFound:
@@ -150,11 +151,13 @@ class Registry:
 
     def replace_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Register the token as a new registration (new id), deleting whoever's registration held it."""
-        return self._register_or_take_over(owner, device, source, keep_id=False)
+        return self._register_or_take_over(owner, device, source, keep_id=False, names_record=True)
 
     def _register_or_take_over(
-        self, owner: str, device: NewDevice, source: str, keep_id: bool
+        self, owner: str, device: NewDevice, source: str, keep_id: bool, names_record: bool
     ) -> tuple[Registration, Outcome]:
+        """Register the token, or take it from whoever holds it; `names_record` when the caller's answer
+        shows the registration (its id, its owner), which must then be one that was written."""
         lost: _LostHandOver | None = None
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
@@ -167,18 +170,22 @@ class Registry:
             except TokenTaken as taken:
                 if taken.holder is None:
                     continue
-                if lost is not None and lost.handed_on_meanwhile(taken):
+                if not names_record and lost is not None and lost.handed_on_meanwhile(taken):
                     # Last writer wins: another request took the token from the holder this one was
                     # taking it from, and it was never free in between. This request takes effect just
                     # before that hand-over, which leaves the state the table has now. (Retrying
                     # instead would lose again and again while dozens of devices upsert one token.)
+                    # Only for answers that name no record: `lost.attempted` was never written, so an
+                    # answer showing its id would name a registration that does not exist. Those
+                    # callers take the token from its new holder instead, or answer 503 when out of
+                    # attempts.
                     return self._handed_on(lost.attempted, lost.holder[0], owner, keep_id)
                 holder, holder_id = taken.holder
                 tenure = taken.tenure
             current = self._store.get(holder, token_digest(device.token))
             if current is None or current.id != holder_id or not current.is_live(now):
                 continue  # the holder changed meanwhile: decide again on fresh state
-            updated = self._merged(current, owner, device, now) if keep_id else fresh
+            updated = self._merged(current, owner, device, source, now) if keep_id else fresh
             try:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
@@ -215,8 +222,14 @@ class Registry:
             source=source,
         )
 
-    def _merged(self, current: Registration, owner: str, device: NewDevice, now: datetime) -> Registration:
-        """`current` used now by `owner`: given fields replace stored ones, omitted ones are kept."""
+    def _merged(
+        self, current: Registration, owner: str, device: NewDevice, source: str, now: datetime
+    ) -> Registration:
+        """`current` used now by `owner` through `source`: given fields replace stored ones, omitted
+        ones are kept. Taken over by another user or through another API, the registration becomes the
+        new holder's: it records that API and its tenant (none when the request names none), never the
+        previous holder's, so the previous API's tenant no longer reaches it."""
+        same_holder = current.owner == owner and current.source == source
         return current.used(
             now,
             self._lifetime,
@@ -224,7 +237,8 @@ class Registry:
             device_info={**current.device_info, **device.device_info},
             platform=device.platform or current.platform,
             provider=device.provider or current.provider,
-            tenant=device.tenant or current.tenant,
+            tenant=device.tenant or (current.tenant if same_holder else None),
+            source=source,
         )
 
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
@@ -279,11 +293,17 @@ class Registry:
             return updated
         raise DeviceNotFound()
 
-    def deactivate_device(self, owner: str, device_id: str) -> None:
-        """Soft delete: the record stays until its expiry, the token is free at once."""
+    def deactivate_device(self, owner: str, device_id: str, tenant: str | None = None) -> None:
+        """Soft delete: the record stays until its expiry, the token is free at once.
+
+        With `tenant` (the chat backoffice's platform), only a registration made under that tenant is
+        found: another platform's key does not reach it (DeviceNotFound).
+        """
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
+            if tenant is not None and current.tenant != tenant:
+                raise DeviceNotFound()
             now = self._clock()
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
@@ -293,16 +313,23 @@ class Registry:
             return
         raise DeviceNotFound()
 
-    def invalidate(self, token: str) -> bool:
+    def holders(self, tokens: list[str]) -> dict[str, tuple[str, str]]:
+        """(owner, device id) of the live registration holding each token, for the tokens held."""
+        digests = {token_digest(token): token for token in tokens}
+        held = self._store.holders(list(digests), self._clock())
+        return {digests[digest]: holder for digest, holder in held.items()}
+
+    def invalidate(self, token: str, holder_read: tuple[str, str] | None = None) -> bool:
         """A push provider rejected the token: deactivate its live registration (whoever holds it).
 
         False when no live registration holds it, which makes repeating an invalidation a no-op.
+        `holder_read` is its holder as a batch read just found (saves reading it again).
         """
         digest = token_digest(token)
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
-            holder = self._store.holder(digest, now)
+            holder = holder_read if attempt == 0 and holder_read else self._store.holder(digest, now)
             if holder is None:
                 return False
             current = self._store.get(holder[0], digest)

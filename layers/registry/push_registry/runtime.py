@@ -64,7 +64,12 @@ def authenticator() -> Authenticator:
 def presignup() -> PreSignup:
     config = settings()
     store = PreSignupStore(_client(), config.table_name)
-    return PreSignup(store, lifetime=timedelta(hours=config.presignup_ttl_hours), record=count)
+    return PreSignup(
+        store,
+        lifetime=timedelta(hours=config.presignup_ttl_hours),
+        record=count,
+        max_per_phone=config.presignup_max_records_per_phone,
+    )
 
 
 @cache

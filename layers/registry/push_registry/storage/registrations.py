@@ -20,7 +20,18 @@ from typing import Any
 
 from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.registration import Provider, Registration
-from push_registry.storage.table import GUARD, Cancelled, Item, call, n, parse_time, s, stamp, transact
+from push_registry.storage.table import (
+    GUARD,
+    Cancelled,
+    Item,
+    batch_get,
+    call,
+    n,
+    parse_time,
+    s,
+    stamp,
+    transact,
+)
 
 
 def owner_key(owner: str) -> str:
@@ -123,6 +134,17 @@ class RegistrationStore:
         if item is None or int(item["expires_at"]["N"]) <= int(now.timestamp()):
             return None
         return item["owner"]["S"], item["device_id"]["S"]
+
+    def holders(self, digests: list[str], now: datetime) -> dict[str, tuple[str, str]]:
+        """holder() of many tokens by digest, those held only, in one read per 100 tokens."""
+        keys = {digest: {"pk": s(token_key(digest)), "sk": s(GUARD)} for digest in digests}
+        found = batch_get(self._client, self._table, list(keys.values()))
+        held = {}
+        for digest, key in keys.items():
+            item = found.get((key["pk"]["S"], GUARD))
+            if item is not None and int(item["expires_at"]["N"]) > int(now.timestamp()):
+                held[digest] = (item["owner"]["S"], item["device_id"]["S"])
+        return held
 
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
