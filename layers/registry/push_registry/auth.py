@@ -82,6 +82,11 @@ class Authenticator:
             raise Unauthenticated(without_subject)
         return subject
 
+    def forget_cached_keys(self) -> None:
+        """Drops the cached HS256 secret and JWKS client, so the next request reads them afresh."""
+        for cached in ("_jwks", "_hmac_secret"):
+            self.__dict__.pop(cached, None)
+
     def _verification_key(self, token: str) -> Any:
         if self._settings.jwt_jwks_url:
             return self._jwks.get_signing_key_from_jwt(token).key
