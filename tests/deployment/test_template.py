@@ -56,7 +56,8 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
 def test_every_function_is_called_through_a_published_alias_that_snapstart_can_apply_to() -> None:
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["AutoPublishAlias"] == "live"
-    assert function_globals["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+    snapstart = {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+    assert function_globals["SnapStart"] == snapstart
     assert TEMPLATE["Parameters"]["EnableSnapStart"]["Default"] == "false"
     # A new layer or a switch of EnableSnapStart must publish new versions, or `live` keeps the old ones.
     assert RESOURCES["RegistryLayer"]["Properties"]["PublishLambdaVersion"] is True

@@ -16,7 +16,7 @@ import pytest
 import snapshot_restore_py
 from moto import mock_aws
 
-from push_registry import snapstart
+from push_registry import runtime, snapstart
 from push_registry.auth import Authenticator
 from push_registry.errors import Unauthenticated
 from push_registry.settings import Settings
@@ -95,8 +95,6 @@ def test_after_a_restore_the_authenticator_reads_a_rotated_secret(monkeypatch: p
 
 
 def test_the_runtime_registers_the_authenticator_it_builds() -> None:
-    from push_registry import runtime  # noqa: PLC0415
-
     runtime.authenticator.cache_clear()
     try:
         built = runtime.authenticator()
