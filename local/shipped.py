@@ -59,9 +59,16 @@ def _make(makefile: Path, target: str, artifacts: Path, cwd: Path) -> None:
         "REGISTRY_ARCHITECTURE": host_architecture(),
         "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.11.7:3.12.1:3.13.0"),
     }
-    subprocess.run(
-        ["make", "--no-print-directory", "-f", str(makefile), target], cwd=cwd, env=env, check=True
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(makefile), target],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"make {target} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def layer_twin() -> Path:
