@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -41,7 +42,13 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("sam")
     template = (ROOT / "template.yaml").read_text().replace("arm64", "x86_64")
     (work / "template.yaml").write_text(template)
-    env = {**os.environ, "PYENV_VERSION": "3.11.7:3.12.1:3.13.0", "SAM_CLI_TELEMETRY": "0"}
+    env = {
+        **os.environ,
+        "PYENV_VERSION": "3.11.7:3.12.1:3.13.0",
+        "SAM_CLI_TELEMETRY": "0",
+        # SAM passes no architecture to a makefile build: the layer's Makefile reads it from here.
+        "REGISTRY_ARCHITECTURE": "x86_64",
+    }
     subprocess.run(
         [
             str(SAM),
@@ -111,6 +118,37 @@ def test_the_built_layer_holds_the_domain_but_not_boto3(build: Path) -> None:
     assert (layer / "pydantic").is_dir()
     assert not (layer / "boto3").exists()
     assert not (layer / "botocore").exists()
+
+
+def test_every_module_shipped_has_bytecode_that_python_3_13_uses_whatever_the_file_dates(
+    build: Path,
+) -> None:
+    """Lambda gets the code zipped with 1980 dates on a read-only disk: a timestamp pyc would be stale
+    there and could not be rewritten, so each cold start would compile from source. A hash-based pyc
+    without source checking (PEP 552 flags 0b01) is used as it is; its hash must still be its source's."""
+    built = build / "build"
+    sources = [*(built / "RegistryLayer" / "python").rglob("*.py"), *built.glob("*Function/*.py")]
+    assert len(sources) > 1000
+    not_usable = []
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        if not pyc.is_file():
+            not_usable.append(f"{source}: no {pyc.name}")
+            continue
+        header = pyc.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        if header[:4] != importlib.util.MAGIC_NUMBER or flags != 0b01:
+            not_usable.append(f"{source}: magic {header[:4]!r}, flags {flags:#04b}")
+        elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+            not_usable.append(f"{source}: compiled from another source")
+    assert not_usable == [], not_usable[:10]
+    assert pyc.name.endswith(".cpython-313.pyc")
+
+
+def test_the_layer_ships_no_tests_and_no_foreign_bytecode(build: Path) -> None:
+    layer = build / "build" / "RegistryLayer" / "python"
+    assert [path for path in layer.rglob("tests") if path.is_dir()] == []
+    assert [path for path in layer.rglob("*.pyc") if ".cpython-313" not in path.name] == []
 
 
 def test_every_built_function_imports_and_serves_its_event(build: Path, ddb_local: Any) -> None:
