@@ -204,7 +204,9 @@ class RegistrationStore:
             "TableName": self._table,
             "Key": {"pk": s(owner_key(owner)), "sk": s(token_key(digest))},
             "UpdateExpression": "SET active = :false, updated_at = :stamp",
-            "ConditionExpression": "id = :id AND active = :true AND expires_at > :now AND updated_at <= :stamp",
+            "ConditionExpression": (
+                "id = :id AND active = :true AND expires_at > :now AND updated_at <= :stamp"
+            ),
             "ExpressionAttributeValues": {
                 ":id": s(registration_id),
                 ":true": {"BOOL": True},
