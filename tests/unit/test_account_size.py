@@ -6,6 +6,9 @@ read: a large account (live and deactivated registrations interleaved) must cost
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,3 +139,23 @@ def test_ids_not_issued_here_are_not_found(registry: Registry, device_id: str) -
         registry.update_device("acct", device_id, DeviceChange())
     with pytest.raises(DeviceNotFound):
         registry.deactivate_device("acct", device_id)
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor(
+            "0001-01-01T00:00:00+05:00", "x", hashlib.sha256(b"acct").hexdigest()[:16]
+        ),  # before year 1 in UTC
+        _cursor("2026-01-01T00:00:00+00:00", "x" * 2000, hashlib.sha256(b"acct").hexdigest()[:16]),
+        _cursor("2026-01-01T00:00:00", "x", hashlib.sha256(b"acct").hexdigest()[:16]),  # no time zone
+    ],
+)
+def test_a_forged_cursor_of_the_right_account_is_still_invalid_input(registry: Registry, cursor: str) -> None:
+    account(registry, "acct", 3)
+    with pytest.raises(InvalidRequest):
+        registry.list_devices("acct", limit=1, cursor=cursor)

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, TokenTaken, Unavailable
@@ -304,7 +304,7 @@ class Registry:
         raise Unavailable() from Contention()
 
     def _live(self, owner: str, device_id: str) -> Registration:
-        registration = self._store.active(owner, device_id)
+        registration = self._store.by_id(owner, device_id)
         if registration is None:
             raise DeviceNotFound()
         if not registration.is_live(self._clock()):
@@ -335,8 +335,8 @@ def _decode_cursor(cursor: str, owner: str) -> tuple[datetime, str]:
         ):
             moment = datetime.fromisoformat(created_at)
             if moment.tzinfo is not None:
-                return moment, device_id
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
+                return moment.astimezone(UTC), device_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeEncodeError):
         pass
     raise InvalidRequest.single("cursor", "invalid_format")
 

@@ -109,7 +109,7 @@ class RegistrationStore:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def active(self, owner: str, registration_id: str) -> Registration | None:
+    def by_id(self, owner: str, registration_id: str) -> Registration | None:
         """The owner's active registration with this id (expired or not), read from its list entry.
 
         One GetItem for an id issued here; an id from elsewhere is looked for among the owner's list
