@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.helpers import live_devices, new_push_token, new_user, post
+from tests.api.helpers import live_devices, new_push_token, new_user, post, stored_registrations
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,13 @@ def test_the_seed_request_registers_the_token(backoffice: Callable[..., Backoffi
     assert (body["data"]["token"], body["data"]["platform"]) == ("fGxR8hJ3T...", "android")
     [device] = user.devices()
     assert device["id"] == body["data"]["id"]
-    assert device["device_info"] == SEED_BODY["device"]
+    assert device["device_info"] == {
+        "app_version": "1.0.0",
+        "os_version": "14",
+        "device_model": "Samsung Galaxy S23",
+    }
+    [stored] = stored_registrations(user.user)
+    assert stored.device_info == SEED_BODY["device"]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +151,8 @@ def test_registering_again_re_creates_the_registration(backoffice: Callable[...,
     second = user.register({"token": token, "platform": "ios", "device": {"os": "iOS"}}).json()["data"]
 
     assert second["id"] != first["id"]
-    assert [(d["id"], d["device_info"]) for d in user.devices()] == [(second["id"], {"os": "iOS"})]
+    assert [d["id"] for d in user.devices()] == [second["id"]]
+    assert [(r.id, r.device_info) for r in stored_registrations(user.user)] == [(second["id"], {"os": "iOS"})]
 
 
 def test_a_token_held_by_another_user_moves(backoffice: Callable[..., Backoffice]) -> None:

@@ -121,7 +121,9 @@ def registration(api: str, user: str, push: str, jwt: str) -> Call:
         case "camera":
             return Call("POST", "/user/setusertoken", {"msgType": "FCM", "msgToken": push}, jwt)
         case "user-push-tokens":
-            return Call("POST", "/v1/user-push-tokens/register", {"push_token": push}, jwt)
+            return Call(
+                "POST", "/v1/user-push-tokens/register", {"push_token": push, "device_os": "Android"}, jwt
+            )
         case "pigeons":
             body = {"token": push, "platform": "android"}
             return Call("POST", "/api/v1/pigeons/chat/devices", body, jwt, (("X-PUBLIC-KEY", PIGEONS_KEY),))

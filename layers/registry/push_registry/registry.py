@@ -36,6 +36,10 @@ def _back_off(attempt: int) -> None:
         time.sleep(random.uniform(0.005, 0.025) * min(attempt, 4))  # noqa: S311 - jitter, not crypto
 
 
+def _as_stored(registration: Registration) -> Registration:
+    return registration
+
+
 @dataclass(frozen=True, slots=True)
 class NewDevice:
     """What a client asks to register."""
@@ -231,24 +235,35 @@ class Registry:
             page.append(registration)
         return DevicePage(page, _encode_cursor(page[-1]) if more else None)
 
-    def update_device(self, owner: str, device_id: str, change: DeviceChange) -> Registration:
+    def update_device(
+        self,
+        owner: str,
+        device_id: str,
+        change: DeviceChange,
+        seen_as: Callable[[Registration], Registration | None] = _as_stored,
+    ) -> Registration:
         """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat.
 
-        Reads the registration by its id (one GetItem) and writes it back in one transaction: the
-        answer shows stored fields, which a transaction cannot return.
+        `seen_as`: the registration as the calling API shows it (and stores it when it changes it), or
+        None when that API cannot show it: DeviceNotFound, nothing changed. Reads the registration by
+        its id (one GetItem) and writes it back in one transaction: the answer shows stored fields,
+        which a transaction cannot return.
         """
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
+            seen = seen_as(current)
+            if seen is None:
+                raise DeviceNotFound()
             now = self._clock()
-            updated = current.used(
+            updated = seen.used(
                 now,
                 self._lifetime,
                 device_info=current.device_info if change.device_info is None else dict(change.device_info),
                 token=change.token or current.token,
             )
             if change.token is not None and change.token != current.token:
-                updated = replace(updated, provider=guess_provider(change.token, current.platform))
+                updated = replace(updated, provider=guess_provider(change.token, updated.platform))
             try:
                 if updated.token == current.token:
                     self._store.save(current, updated, now)
