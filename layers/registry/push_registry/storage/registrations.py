@@ -77,7 +77,7 @@ def id_keys(registration_id: str) -> tuple[datetime, str] | None:
 
 
 class RegistrationStore:
-    """Registrations and their token guards in one DynamoDB table."""
+    """Registrations, their list entries and their token guards in one DynamoDB table."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
