@@ -546,7 +546,7 @@ def _moved(w: World, user: str, other: str, token: str) -> Callable[[], None]:
 
 
 def camera(w: World) -> Scenario:
-    """The token is another user's: refresh (cancelled), create (cancelled), read the holder, take over."""
+    """The token is another user's: read mine, create (cancelled), read the holder, take over."""
     user, other, token = w.name("user"), w.name("other"), w.name("token")
     w.seed("camera_set_user_token", w.event("camera_set_user_token", other, {"msgToken": token}))
     event = w.event("camera_set_user_token", user, {"msgToken": token})
@@ -701,9 +701,10 @@ INTERNAL_503 = {"message": "temporarily unavailable, retry later"}
 ROUTES = {
     "accounts-register": Route(accounts_register, (T,), ACCOUNTS_503),
     "accounts-list": Route(accounts_list, (Q,), ACCOUNTS_503),
-    "accounts-update": Route(accounts_update, (Q, T), ACCOUNTS_503),
-    "accounts-deactivate": Route(accounts_deactivate, (Q, T), ACCOUNTS_503),
-    "camera": Route(camera, (T, T, G, T), {"result": -1, "msg": "Error setting push token, retry later"}),
+    # By id: the registration's list entry is read by key; a delete is one transaction, read nothing.
+    "accounts-update": Route(accounts_update, (G, T), ACCOUNTS_503),
+    "accounts-deactivate": Route(accounts_deactivate, (T,), ACCOUNTS_503),
+    "camera": Route(camera, (G, T, G, T), {"result": -1, "msg": "Error setting push token, retry later"}),
     "user-push-tokens": Route(
         user_push_tokens,
         (G, T, G, T),
@@ -713,7 +714,7 @@ ROUTES = {
     "pigeons-register": Route(
         pigeons_register, (U, T, G, T), {"message": "Service temporarily unavailable."}
     ),
-    "pigeons-delete": Route(pigeons_delete, (U, Q, T), {"message": "Serviço temporariamente indisponível."}),
+    "pigeons-delete": Route(pigeons_delete, (U, T), {"message": "Serviço temporariamente indisponível."}),
     "presignup": Route(
         presignup, (U, B, B, T), {"error": "unavailable", "message": "temporarily unavailable, retry later"}
     ),

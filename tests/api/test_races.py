@@ -584,6 +584,10 @@ class Scratch:
     def registration(self, owner: str, name: str) -> tuple[str, str]:
         return f"OWNER#{owner}", f"TOKEN#{token_digest(self.tokens[name])}"
 
+    def entry(self, owner: str, name: str) -> tuple[str, str]:
+        registration = self.get(*self.registration(owner, name))
+        return f"OWNER#{owner}", f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"
+
     def guard(self, name: str) -> tuple[str, str]:
         return f"TOKEN#{token_digest(self.tokens[name])}", "GUARD"
 
@@ -686,6 +690,43 @@ def _registration_bad_values(s: Scratch) -> None:
     s.put({**registration, "source": {"S": "fax"}, "raw_copy": registration["token"]})
 
 
+def _entry_deleted(s: Scratch) -> None:
+    s.remove(*s.entry("alice", "live"))
+
+
+def _entry_stale(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    s.put({**s.get(pk, sk), "device_info": {"M": {"app_version": {"S": "0.0.1"}}}})
+
+
+def _entry_of_deactivated(s: Scratch) -> None:
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "sk": {"S": f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"}})
+
+
+def _entry_left_by_a_moved_token(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    entry = s.get(pk, sk)
+    s.put({**entry, "token": {"S": s.tokens["p1"]}})
+
+
+def _entry_under_another_key(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    s.put({**s.get(pk, sk), "sk": {"S": sk.replace("LIVE#2", "LIVE#1")}})
+
+
+def _id_not_naming_created_at(s: Scratch) -> None:
+    pk, sk = s.registration("alice", "live")
+    registration = s.get(pk, sk)
+    entry_key = s.entry("alice", "live")
+    other = "2001-01-01T00:00:00.000000+00:00"
+    s.put({**registration, "created_at": {"S": other}})
+    s.remove(*entry_key)
+    s.put(
+        {**registration, "created_at": {"S": other}, "sk": {"S": f"LIVE#{other}#{registration['id']['S']}"}}
+    )
+
+
 def _record_deleted(s: Scratch) -> None:
     record = s.record_of("p1")
     s.remove(record["pk"]["S"], record["sk"]["S"])
@@ -757,19 +798,35 @@ def _expired_garbage_only(s: Scratch) -> None:
     [
         pytest.param(lambda s: None, set(), id="consistent"),
         pytest.param(_expired_garbage_only, set(), id="expired-items-are-absent"),
-        pytest.param(_dangling_guard, {"dangling-guard"}, id="guard-without-registration"),
+        pytest.param(_dangling_guard, {"dangling-guard", "dangling-entry"}, id="guard-without-registration"),
         pytest.param(_guard_deleted, {"unguarded-registration"}, id="registration-without-guard"),
         pytest.param(
             _guard_names_another_device, {"dangling-guard", "unguarded-registration"}, id="guard-other-device"
         ),
         pytest.param(_guard_names_deactivated, {"dangling-guard"}, id="guard-of-deactivated"),
         pytest.param(
-            _second_live_registration, {"unguarded-registration", "shared-token"}, id="two-live-registrations"
+            _second_live_registration,
+            {"unguarded-registration", "unlisted-registration", "shared-token"},
+            id="two-live-registrations",
         ),
         pytest.param(_guard_expires_early, {"expiry-mismatch"}, id="guard-expiry-differs"),
-        pytest.param(_registration_missing_field, {"missing-field", "dangling-guard"}, id="missing-field"),
+        pytest.param(
+            _registration_missing_field,
+            {"missing-field", "dangling-guard", "dangling-entry"},
+            id="missing-field",
+        ),
         pytest.param(_registration_under_wrong_digest, {"key-mismatch"}, id="wrong-digest-key"),
-        pytest.param(_registration_bad_values, {"bad-value", "unknown-field"}, id="bad-values"),
+        pytest.param(
+            _registration_bad_values, {"bad-value", "unknown-field", "stale-entry"}, id="bad-values"
+        ),
+        pytest.param(_entry_deleted, {"unlisted-registration"}, id="registration-without-list-entry"),
+        pytest.param(_entry_stale, {"stale-entry"}, id="list-entry-differs"),
+        pytest.param(_entry_of_deactivated, {"dangling-entry"}, id="list-entry-of-deactivated"),
+        pytest.param(
+            _entry_left_by_a_moved_token, {"dangling-entry", "stale-entry"}, id="list-entry-of-another-token"
+        ),
+        pytest.param(_entry_under_another_key, {"key-mismatch"}, id="list-entry-wrong-key"),
+        pytest.param(_id_not_naming_created_at, {"bad-id"}, id="id-not-naming-created-at"),
         pytest.param(_record_deleted, {"dangling-guard"}, id="presignup-guards-without-record"),
         pytest.param(_record_token_guard_deleted, {"unguarded-record"}, id="presignup-record-without-guard"),
         pytest.param(

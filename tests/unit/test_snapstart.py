@@ -19,7 +19,7 @@ from moto import mock_aws
 from push_registry import runtime, snapstart
 from push_registry.auth import Authenticator
 from push_registry.errors import Unauthenticated
-from push_registry.settings import Settings
+from push_registry.settings import Settings, settings
 
 OLD_KEY = "old-signing-key-0123456789abcdef0123456789"
 NEW_KEY = "new-signing-key-0123456789abcdef0123456789"
@@ -105,4 +105,7 @@ def test_the_runtime_registers_the_authenticator_it_builds() -> None:
         built = runtime.authenticator()
         assert built.forget_cached_keys in snapstart._forgetters
     finally:
+        # Settings are read once per process: leave none cached from this test's environment, or the
+        # session's handlers would keep it (no DynamoDB Local endpoint: every request a 503).
         runtime.authenticator.cache_clear()
+        settings.cache_clear()
