@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -458,3 +459,52 @@ def test_bad_privacy_requests_are_400_in_the_internal_dialect(
     assert reply.status_code == 400, reply.text
     assert set(reply.json()) == {"message"}
     assert before <= kept() | set(), "a refused request deletes nothing"
+
+
+def test_the_erasure_queue_erases_users_and_phones_and_fails_only_bad_messages(
+    local_api: str,
+    ddb_local: Any,
+    make_token: Callable[..., str],
+    load_handler: Callable[[str], ModuleType],
+    consistent: Callable[[], list[Item]],
+) -> None:
+    user = new_user()
+    jwt = make_token(user, abilities=["backoffice"])
+    tokens = register_everywhere(local_api, user, jwt)
+    phone, typed = new_phone()
+    presignup_token = new_push_token()
+    assert post(f"{local_api}/api/public/fcm-token", {"phone": phone, "fcmToken": presignup_token}).ok
+    bodies = [{"erase_user": user}, {"erase_phone": typed}, {"erase_phone": "not a phone"}, "not json", {}]
+    event = {
+        "Records": [
+            {
+                "messageId": f"message-{index}",
+                "receiptHandle": "handle",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1", "SenderId": "AROAEXAMPLE:deletion-workflow"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:push-registry-test-erasures",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+    result = load_handler("privacy_erasures_queue").handler(event, QueueContext())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": f"message-{i}"} for i in (2, 3, 4)]}
+    dump = consistent()
+    assert mentions(dump, [user, phone, presignup_token, *tokens.values()]) == []
+
+
+class QueueContext:
+    function_name = "privacy-erasures-queue"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:privacy-erasures-queue"
+    aws_request_id = "queue-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
