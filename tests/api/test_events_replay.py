@@ -170,3 +170,34 @@ def test_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
     )
     # The second message is not JSON: only it is reported back for a retry (then the dead-letter queue).
     assert result == {"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]}
+
+
+def test_privacy_events(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
+    invoke(load_handler, "camera_set_user_token")
+    invoke(load_handler, "presignup_register_token")  # the phone the privacy events name
+
+    status, exported = invoke(load_handler, "internal_user_export")
+    assert status == 200
+    assert exported["user_id"] == ACCOUNT
+    assert "camera" in {r["source"] for r in exported["registrations"]}
+    status, phone_export = invoke(load_handler, "internal_presignup_export")
+    assert status == 200
+    assert phone_export["phone"] == "+919876543210"
+    assert len(phone_export["records"]) >= 1
+
+    status, erased = invoke(load_handler, "internal_user_erase")
+    assert status == 200
+    assert erased["erased"]["registrations"] >= 1
+    assert invoke(load_handler, "internal_user_erase")[1]["erased"]["registrations"] == 0
+    status, erased = invoke(load_handler, "internal_presignup_erase")
+    assert status == 200
+    assert erased["erased"]["records"] >= 1
+    assert invoke(load_handler, "internal_presignup_erase")[1]["erased"]["records"] == 0
+
+
+def test_erasure_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
+    result = load_handler("privacy_erasures_queue").handler(
+        json.loads((EVENTS / "privacy_erasures_queue.json").read_text()), Context()
+    )
+    # The third message names both subjects: only it is reported back (then the dead-letter queue).
+    assert result == {"batchItemFailures": [{"itemIdentifier": "9f3b2e74-4d9a-4fac-9c75-2b3f5e4d1a33"}]}

@@ -199,3 +199,67 @@ def test_no_secret_reaches_any_log_line_and_metrics_are_known(
         "PresignupRecordsCreated",
         "PresignupRecordsUpdated",
     } <= emitted
+
+
+def test_privacy_requests_are_audited_without_their_subjects(
+    capture: Capture, capsys: pytest.CaptureFixture[str], load_handler: Callable[[str], ModuleType]
+) -> None:
+    user = f"privacy-subject-{uuid.uuid4().hex[:8]}"
+    jwt = make_token(user)
+    token, presignup_token = f"raw-push-token-{uuid.uuid4().hex}", f"raw-push-token-{uuid.uuid4().hex}"
+    line = f"{uuid.uuid4().int % 10000:04d}"
+    phone, typed = f"+1415555{line}", f"(415) 555-{line}"
+    secrets = [user, jwt, token, presignup_token, phone, typed, f"415555{line}", f"555{line}"]
+    caller = "arn:aws:sts::123456789012:assumed-role/privacy-operator/alice"
+
+    def call(name: str, evt: dict[str, Any], **path: str) -> dict[str, Any]:
+        if path:
+            evt["pathParameters"] = path
+        evt["requestContext"]["identity"]["userArn"] = caller
+        result: dict[str, Any] = load_handler(name).handler(evt, Context())
+        return result
+
+    registered = call(
+        "accounts_register_device",
+        event("accounts_register_device", {"device_token": token, "platform": "ios"}, jwt),
+        accountId=user,
+    )
+    posted = call(
+        "presignup_register_token",
+        event("presignup_register_token", {"phone": phone, "fcmToken": presignup_token}),
+    )
+    replies = [
+        call("internal_user_export", event("internal_user_export"), userId=user),
+        call("internal_presignup_export", event("internal_presignup_export", {"phone": typed})),
+        call("internal_user_erase", event("internal_user_erase"), userId=user),
+        call("internal_presignup_erase", event("internal_presignup_erase", {"phone": typed})),
+        call("internal_presignup_erase", event("internal_presignup_erase", {"phone": "+1 555 0199"})),  # 400
+    ]
+
+    assert (registered["statusCode"], posted["statusCode"]) == (201, 201)
+    assert [r["statusCode"] for r in replies] == [200, 200, 200, 200, 400]
+    assert token in replies[0]["body"], "the export holds the raw token, the logs never do"
+    stdout = capsys.readouterr().out
+    text = capture.text + stdout
+    for secret in secrets:
+        assert secret not in text
+    audits = [
+        json.loads(entry)["audit"]
+        for entry in capture.text.splitlines()
+        if entry.startswith("{") and '"audit"' in entry
+    ]
+    assert [(a["action"], a["subject_kind"]) for a in audits] == [
+        ("export", "user"),
+        ("export", "phone"),
+        ("erase", "user"),
+        ("erase", "phone"),
+    ]
+    assert all(a["caller"] == caller and len(a["subject"]) == 12 for a in audits)
+    assert audits[0]["subject"] == audits[2]["subject"] != audits[1]["subject"] == audits[3]["subject"]
+    assert audits[2]["counts"] == {
+        "registrations": 1,
+        "token_guards": 1,
+        "other_items": 0,
+        "rate_counters": 0,
+    }
+    assert {"Erasures", "Exports"} <= emitted_metrics(stdout)

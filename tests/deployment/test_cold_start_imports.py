@@ -27,7 +27,13 @@ BEARER = {
     "pigeons_register_device",
     "pigeons_delete_device",
 }
-PHONES = {"presignup_register_token", "internal_presignup_lookup"}
+PHONES = {
+    "presignup_register_token",
+    "internal_presignup_lookup",
+    "internal_presignup_erase",
+    "internal_presignup_export",
+    "privacy_erasures_queue",  # erase_phone messages; a queue consumer's cold start delays no one
+}
 HEAVY = ("jwt", "cryptography", "phonenumbers")
 PROBE = f"import json, sys, app; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
 

@@ -24,6 +24,7 @@ class Request:
     source_ip: str | None = None
     request_id: str | None = None
     undecodable_body: bool = False  # isBase64Encoded with a body that is not base64
+    caller_arn: str | None = None  # the IAM principal that signed the request (AWS_IAM routes only)
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
@@ -39,6 +40,7 @@ class Request:
             source_ip=identity.get("sourceIp"),
             request_id=context.get("requestId"),
             undecodable_body=undecodable,
+            caller_arn=identity.get("userArn"),
         )
 
     def json_object(self, max_bytes: int) -> dict[str, Any] | None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from push_registry.registration import token_fingerprint
 from push_registry.telemetry import Metric
+
+if TYPE_CHECKING:
+    from push_registry.privacy import Action, Subject
 
 # Service name, namespace and level come from POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE and
 # POWERTOOLS_LOG_LEVEL. Events are never logged: they carry JWTs, phone numbers and raw push tokens.
@@ -40,3 +44,21 @@ def count(metric: Metric, reason: str | None = None) -> None:
 def identify_token(token: str) -> None:
     """Name the request's push token in every later log line of this invocation, as a short hash."""
     logger.append_keys(token=token_fingerprint(token))
+
+
+def audit(
+    action: Action, subject: Subject, fingerprint: str, caller: str | None, counts: dict[str, int]
+) -> None:
+    """The privacy requests' Auditor: one log line naming who asked and what, never the subject."""
+    logger.info(
+        "privacy request",
+        extra={
+            "audit": {
+                "action": action.value,
+                "subject_kind": subject.value,
+                "subject": fingerprint,
+                "caller": caller,
+                "counts": counts,
+            }
+        },
+    )

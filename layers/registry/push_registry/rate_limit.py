@@ -10,6 +10,17 @@ from push_registry.errors import RateLimited
 from push_registry.registration import utc_now
 from push_registry.storage import RequestCounter
 
+# The per-user limit's scope (the chat backoffice's, keyed by the JWT `sub`): erasing a user erases it.
+USER_SCOPE = "user"
+
+
+def counter_key(scope: str, key: str) -> str:
+    """The stored name of one caller's counter.
+
+    Keys are hashed: counters must not become a second copy of user ids or IP addresses.
+    """
+    return f"{scope}#{hashlib.sha256(f'{scope}:{key}'.encode()).hexdigest()[:32]}"
+
 
 class RateLimiter:
     """At most `limit` requests per key in each `window_seconds` window; the 1st over gets RateLimited."""
@@ -30,10 +41,8 @@ class RateLimiter:
         now = int(self._clock().timestamp())
         window_start = now - now % self._window
         window_end = window_start + self._window
-        # Keys are hashed: counters must not become a second copy of user ids or IP addresses.
-        counted = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:32]
         # The counter outlives its window by one window, then DynamoDB's TTL removes it.
         if not self._counter.count(
-            f"{scope}#{counted}", window_start, self._limit, window_end + self._window
+            counter_key(scope, key), window_start, self._limit, window_end + self._window
         ):
             raise RateLimited(retry_after=max(1, window_end - now))

@@ -11,9 +11,10 @@ from botocore.config import Config
 
 from push_registry import snapstart
 from push_registry.invalidation import Invalidations
-from push_registry.observability import count
+from push_registry.observability import audit, count
 from push_registry.platform_keys import PlatformKeys
 from push_registry.presignup import PreSignup
+from push_registry.privacy import Privacy
 from push_registry.rate_limit import RateLimiter
 from push_registry.registry import Registry
 from push_registry.settings import Settings, settings
@@ -101,3 +102,15 @@ def per_user_limiter() -> RateLimiter:
     config = settings()
     counter = RequestCounter(_client(), config.table_name)
     return RateLimiter(counter, limit=config.pigeons_requests_per_minute)
+
+
+@cache
+def privacy() -> Privacy:
+    config = settings()
+    return Privacy(
+        RegistrationStore(_client(), config.table_name),
+        PreSignupStore(_client(), config.table_name),
+        RequestCounter(_client(), config.table_name),
+        record=count,
+        audit=audit,
+    )

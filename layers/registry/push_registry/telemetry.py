@@ -25,6 +25,8 @@ class Metric(StrEnum):
     UNHANDLED_ERRORS = "UnhandledErrors"  # 500: a bug; the handler answered, so Lambda saw no error
     SENDER_LOOKUPS = "SenderLookups"  # a backend read the live tokens of a user or a phone
     TOKENS_INVALIDATED = "TokensInvalidated"  # a provider-rejected token was retired
+    ERASURES = "Erasures"  # a user or a phone was erased (right to erasure), once per request
+    EXPORTS = "Exports"  # a user's or a phone's data was exported (right of access), once per request
 
 
 class Recorder(Protocol):

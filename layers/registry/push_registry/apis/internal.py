@@ -6,8 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from push_registry.errors import InvalidRequest
+from push_registry.http import Request
 from push_registry.invalidation import Invalidation
 from push_registry.presignup import PreSignupRecord
+from push_registry.privacy import Subject
 from push_registry.registration import Registration, iso
 from push_registry.registry import DevicePage
 from push_registry.validation import PushToken, parse
@@ -19,6 +22,7 @@ from push_registry.validation import PushToken, parse
 # (tests/api/test_sender_side.py measures it). The SQS consumer takes one message per invocation
 # (BatchSize 1 in template.yaml) for the same margin.
 MAX_INVALIDATIONS = 50
+MAX_USER_ID_BYTES = 1024
 # The keys of invalidation.REASONS (a test keeps the two in step).
 Reason = Literal[
     "UNREGISTERED", "INVALID_ARGUMENT", "Unregistered", "410 Unregistered", "BadDeviceToken", "404", "410"
@@ -46,6 +50,44 @@ def lookup_phone(body: dict[str, Any]) -> str:
     """The phone of a lookup, as sent (apis.presignup.e164 normalises it; only that function loads
     phonenumbers, so the other internal functions skip its cold-start cost)."""
     return parse(LookupBody, body).phone
+
+
+def subject_phone(body: dict[str, Any]) -> str:
+    """The phone of a privacy request (erase, export), as sent: the body is a lookup's, `{"phone"}`."""
+    return parse(LookupBody, body).phone
+
+
+def user_id_of(request: Request) -> str:
+    """The path's `userId`: 1 to 1024 bytes of UTF-8 (a partition key holds at most 2048)."""
+    user = request.path_parameters.get("userId", "")
+    try:
+        size = len(user.encode("utf-8"))
+    except UnicodeEncodeError:
+        size = 0
+    if not 0 < size <= MAX_USER_ID_BYTES:
+        raise InvalidRequest.single("userId", "invalid_format", f"must be 1 to {MAX_USER_ID_BYTES} bytes")
+    return user
+
+
+class ErasureMessage(_Body):
+    """A message of the erasure queue: exactly one of the two subjects."""
+
+    erase_user: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_BYTES)] | None = None
+    erase_phone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+def erasure_of(body: dict[str, Any]) -> tuple[Subject, str]:
+    """The subject of an erasure message, `{"erase_user": id}` or `{"erase_phone": phone as sent}`."""
+    message = parse(ErasureMessage, body)
+    if (message.erase_user is None) == (message.erase_phone is None):
+        raise InvalidRequest.single("erase_user", "required", "or erase_phone is required, not both")
+    if message.erase_user is not None:
+        return Subject.USER, message.erase_user
+    return Subject.PHONE, str(message.erase_phone)
+
+
+def erased_body(counts: dict[str, int]) -> dict[str, Any]:
+    return {"erased": counts}
 
 
 def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:

@@ -12,7 +12,7 @@ from push_registry.errors import Forbidden, Unauthenticated
 from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.platform_keys import PlatformKeys
-from push_registry.rate_limit import RateLimiter
+from push_registry.rate_limit import USER_SCOPE, RateLimiter
 from push_registry.registration import Registration
 from push_registry.registry import NewDevice
 from push_registry.validation import Label, PushToken, parse
@@ -55,7 +55,7 @@ def caller_of(
         a for a in abilities if isinstance(a, str)
     ):
         raise Forbidden()
-    limiter.check("user", principal.subject)
+    limiter.check(USER_SCOPE, principal.subject)
     return principal.subject, tenant
 
 

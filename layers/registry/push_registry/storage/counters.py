@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from push_registry.storage.table import call, code, n, s
+from push_registry.storage.table import call, code, delete_all, n, plain, query_partition, s
 
 
 class RequestCounter:
@@ -33,3 +33,19 @@ class RequestCounter:
                 return False
             raise
         return True
+
+    def windows(self, key: str) -> list[dict[str, Any]]:
+        """Every stored window of one counter (expired ones not yet removed by TTL included)."""
+        return [
+            {
+                "window_start": int(item["sk"]["S"]),
+                "hits": plain(item["hits"]) if "hits" in item else 0,
+                "expires_at": plain(item["expires_at"]) if "expires_at" in item else None,
+            }
+            for item in query_partition(self._client, self._table, f"RATE#{key}")
+        ]
+
+    def erase(self, key: str) -> int:
+        """Delete every window of one counter; how many there were."""
+        windows = query_partition(self._client, self._table, f"RATE#{key}")
+        return delete_all(self._client, self._table, windows)

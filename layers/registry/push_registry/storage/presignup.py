@@ -17,6 +17,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from push_registry.errors import Contention, Unavailable
 from push_registry.presignup import PreSignupPost, PreSignupRecord, PreSignupSnapshot, Sighting
 from push_registry.registration import token_digest
 from push_registry.storage.table import (
@@ -25,13 +28,22 @@ from push_registry.storage.table import (
     Item,
     batch_get,
     call,
+    code,
+    delete_all,
+    get_all,
     key_id,
     n,
     parse_time,
+    plain_item,
+    query_partition,
     s,
     stamp,
     transact,
 )
+
+# Rounds of read-then-erase before an erasure racing with constant re-posting gives up (503, safe to
+# repeat: every round only deletes).
+_ERASURE_ROUNDS = 4
 
 
 class PreSignupStore:
@@ -212,6 +224,101 @@ class PreSignupStore:
             and int(guard["expires_at"]["N"]) > int(now.timestamp())
         }
 
+    # ------------------------------------------------------------------ privacy: access and erasure
+
+    def export_phone(self, phone: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored about the phone (E.164), every attribute as stored (tokens included).
+
+        `records` (live or expired-not-yet-removed), `device_guards`, the `token_guards` that name the
+        phone's records, and `other_items` of the phone's partition, whatever their kind.
+        """
+        records, devices, _, others = _split_phone_partition(self._phone_partition(phone))
+        token_guards = self._token_guards_of(records)
+        return {
+            "records": sorted(
+                (plain_item(item) for item in records), key=lambda r: (r["created_at"], r["id"])
+            ),
+            "device_guards": [
+                {"device_id": item["sk"]["S"].removeprefix("DEVICE#"), **plain_item(item)} for item in devices
+            ],
+            "token_guards": [
+                {"token_digest": key[0].removeprefix("PRESIGNUP_TOKEN#"), **plain_item(guard)}
+                for key, guard in sorted(token_guards.items())
+                if guard.get("phone", {}).get("S") == phone
+            ],
+            "other_items": [{"sort_key": item["sk"]["S"], **plain_item(item)} for item in others],
+        }
+
+    def erase_phone(self, phone: str) -> dict[str, int]:
+        """Delete every item of the phone's partition and the token guards naming its records.
+
+        Each record goes in one transaction with its guards: a guard is deleted only if it still names
+        the record, and otherwise checked not to, so a token or device taken over by another record
+        meanwhile stays with it. A record changed since it was read cancels only its own transaction;
+        the partition is then read again. Counts: `records`, `device_guards`, `token_guards`,
+        `other_items`.
+        """
+        counts = {"records": 0, "device_guards": 0, "token_guards": 0, "other_items": 0}
+        for _ in range(_ERASURE_ROUNDS):
+            records, devices, roster, others = _split_phone_partition(self._phone_partition(phone))
+            if not records and not devices and not roster and not others:
+                return counts
+            token_guards = self._token_guards_of(records)
+            device_guards = {key_id(item): item for item in devices}
+            settled = True
+            for record in records:
+                token_key = _presignup_token_key(record["token"]["S"])
+                token_guard = token_guards.get(key_id(token_key))
+                holds_token = token_guard is not None and _guard_names(token_guard, record, with_phone=True)
+                parts = [
+                    _erase_record_part(self._table, record),
+                    _guard_part(self._table, token_key, record, holds_token, with_phone=True),
+                ]
+                holds_device = False
+                if "device_id" in record:
+                    device_key = _device_key(phone, record["device_id"]["S"])
+                    device_guard = device_guards.get(key_id(device_key))
+                    holds_device = device_guard is not None and _guard_names(device_guard, record)
+                    parts.append(_guard_part(self._table, device_key, record, holds_device))
+                    if holds_device:
+                        device_guards.pop(key_id(device_key))
+                try:
+                    transact(self._client, parts)
+                except Cancelled:
+                    settled = False  # changed meanwhile: read again in the next round
+                    continue
+                counts["records"] += 1
+                counts["token_guards"] += int(holds_token)
+                counts["device_guards"] += int(holds_device)
+            for guard in device_guards.values():
+                # A device guard no record of the phone claimed: deleted if it still names what it did.
+                try:
+                    call(
+                        self._client,
+                        "delete_item",
+                        TableName=self._table,
+                        Key={"pk": guard["pk"], "sk": guard["sk"]},
+                        ConditionExpression="record_id = :seen",
+                        ExpressionAttributeValues={":seen": guard["record_id"]},
+                    )
+                except ClientError as error:
+                    if code(error) != "ConditionalCheckFailedException":
+                        raise
+                    settled = False
+                    continue
+                counts["device_guards"] += 1
+            counts["other_items"] += delete_all(self._client, self._table, others)
+            delete_all(self._client, self._table, roster)
+            if settled:
+                return counts
+        raise Unavailable() from Contention()
+
+    def _phone_partition(self, phone: str) -> list[Item]:
+        return query_partition(self._client, self._table, f"PHONE#{phone}")
+
+    def _token_guards_of(self, records: list[Item]) -> dict[tuple[str, str], Item]:
+        return get_all(self._client, self._table, [_presignup_token_key(r["token"]["S"]) for r in records])
+
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
         return batch_get(self._client, self._table, keys)
 
@@ -230,6 +337,63 @@ def _as_read(target: PreSignupRecord, previous: list[PreSignupRecord]) -> Item:
     return {
         "ConditionExpression": "updated_at = :read_at",
         "ExpressionAttributeValues": {":read_at": s(stamp(kept.updated_at))},
+    }
+
+
+def _split_phone_partition(items: list[Item]) -> tuple[list[Item], list[Item], list[Item], list[Item]]:
+    """(records, device guards, the roster, every other item) of a phone's partition.
+
+    The roster is the phone's bookkeeping (a version number, no personal data): erased with the
+    phone, neither exported nor counted.
+    """
+    records = [item for item in items if item["sk"]["S"].startswith("PRESIGNUP#")]
+    devices = [item for item in items if item["sk"]["S"].startswith("DEVICE#")]
+    roster = [item for item in items if item["sk"]["S"] == "ROSTER"]
+    others = [
+        item
+        for item in items
+        if not item["sk"]["S"].startswith(("PRESIGNUP#", "DEVICE#")) and item["sk"]["S"] != "ROSTER"
+    ]
+    return records, devices, roster, others
+
+
+def _guard_names(guard: Item, record: Item, with_phone: bool = False) -> bool:
+    if guard.get("record_id") != record["id"]:
+        return False
+    return not with_phone or guard.get("phone") == record["phone"]
+
+
+def _erase_record_part(table: str, record: Item) -> Item:
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": {"pk": record["pk"], "sk": record["sk"]},
+            "ConditionExpression": "updated_at = :seen",
+            "ExpressionAttributeValues": {":seen": record["updated_at"]},
+        }
+    }
+
+
+def _guard_part(table: str, key: dict[str, Any], record: Item, holds: bool, with_phone: bool = False) -> Item:
+    """Delete the guard if it names the record (as read), else check that it still does not."""
+    names_it = "record_id = :id AND phone = :phone" if with_phone else "record_id = :id"
+    values = {":id": record["id"], ":phone": record["phone"]} if with_phone else {":id": record["id"]}
+    if holds:
+        return {
+            "Delete": {
+                "TableName": table,
+                "Key": key,
+                "ConditionExpression": names_it,
+                "ExpressionAttributeValues": values,
+            }
+        }
+    return {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": key,
+            "ConditionExpression": f"attribute_not_exists(pk) OR NOT ({names_it})",
+            "ExpressionAttributeValues": values,
+        }
     }
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from push_registry.errors import DeviceNotFound, TokenTaken
+from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
 from push_registry.registration import Provider, Registration
 from push_registry.storage.table import (
     GUARD,
@@ -37,12 +37,20 @@ from push_registry.storage.table import (
     Item,
     batch_get,
     call,
+    delete_all,
+    get_all,
     n,
     parse_time,
+    plain_item,
+    query_partition,
     s,
     stamp,
     transact,
 )
+
+# Rounds of read-then-erase before an erasure racing with constant re-registration gives up (503,
+# safe to repeat: every round only deletes).
+_ERASURE_ROUNDS = 4
 
 
 def owner_key(owner: str) -> str:
@@ -390,6 +398,134 @@ class RegistrationStore:
 
     def call(self, operation: str, **request: Any) -> dict[str, Any]:
         return call(self._client, operation, **request)
+
+    # ------------------------------------------------------------------ privacy: access and erasure
+
+    def export_owner(self, owner: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored about the owner, every attribute as stored (raw tokens included).
+
+        `registrations`: live or not, from every API; `token_guards`: the guards that name the owner;
+        `other_items`: any other item of the owner's partition, whatever its kind.
+        """
+        registrations, others = _split_partition(self._owner_partition(owner))
+        guards = self._guards_of(registrations)
+        # A list entry is a copy of its active registration: exported once, as the registration.
+        return {
+            "registrations": sorted(
+                (plain_item(item) for item in registrations), key=lambda r: (r["created_at"], r["id"])
+            ),
+            "token_guards": [
+                {"token_digest": key[0].removeprefix("TOKEN#"), **plain_item(guard)}
+                for key, guard in sorted(guards.items())
+                if _names(guard, owner)
+            ],
+            "other_items": [{"sort_key": item["sk"]["S"], **plain_item(item)} for item in others],
+        }
+
+    def erase_owner(self, owner: str) -> dict[str, int]:
+        """Delete every item of the owner's partition and the token guards the owner holds.
+
+        Each registration goes in one transaction with its token's guard: the guard is deleted only if
+        it still names this owner and registration, and otherwise checked not to, so a token handed to
+        someone else meanwhile stays theirs and no guard is left naming a deleted registration. Any
+        other item of the partition, of whatever kind, is deleted too. A registration that changed
+        since it was read cancels only its own transaction; the partition is then read again.
+        Counts what was deleted: `registrations`, `token_guards`, `other_items`.
+        """
+        counts = {"registrations": 0, "token_guards": 0, "other_items": 0}
+        for _ in range(_ERASURE_ROUNDS):
+            registrations, others = _split_partition(self._owner_partition(owner))
+            if not registrations and not others:
+                return counts
+            guards = self._guards_of(registrations)
+            settled = True
+            for registration in registrations:
+                guard = guards.get((registration["sk"]["S"], GUARD))
+                holds = guard is not None and _names(guard, owner, registration["id"]["S"])
+                try:
+                    self.transact(self._erase_registration(registration, holds))
+                except Cancelled:
+                    settled = False  # changed meanwhile: read again in the next round
+                    continue
+                counts["registrations"] += 1
+                counts["token_guards"] += int(holds)
+            counts["other_items"] += delete_all(self._client, self._table, others)
+            if settled:
+                return counts
+        raise Unavailable() from Contention()
+
+    def _owner_partition(self, owner: str) -> list[Item]:
+        return query_partition(self._client, self._table, owner_key(owner))
+
+    def _guards_of(self, registrations: list[Item]) -> dict[tuple[str, str], Item]:
+        # A registration's sk is its token's guard pk (TOKEN#<digest>).
+        keys = [{"pk": s(item["sk"]["S"]), "sk": s(GUARD)} for item in registrations]
+        return get_all(self._client, self._table, keys)
+
+    def _erase_registration(self, registration: Item, holds_guard: bool) -> list[Item]:
+        owner, device_id = registration["owner"]["S"], registration["id"]["S"]
+        names_it = "#owner = :owner AND device_id = :id"
+        values = {":owner": s(owner), ":id": s(device_id)}
+        guard: Item = {
+            "TableName": self._table,
+            "Key": {"pk": s(registration["sk"]["S"]), "sk": s(GUARD)},
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": values,
+        }
+        if holds_guard:
+            guard_part = {"Delete": {**guard, "ConditionExpression": names_it}}
+        else:
+            # Absent, expired-and-freed, or another holder's: checked, never touched.
+            guard_part = {
+                "ConditionCheck": {
+                    **guard,
+                    "ConditionExpression": f"attribute_not_exists(pk) OR NOT ({names_it})",
+                }
+            }
+        return [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": registration["pk"], "sk": registration["sk"]},
+                    "ConditionExpression": "id = :id",
+                    "ExpressionAttributeValues": {":id": s(device_id)},
+                }
+            },
+            guard_part,
+            # Its list entry (present while it is active), with it: no entry outlives its registration.
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": registration["pk"], "sk": s(_entry_of(registration))},
+                }
+            },
+        ]
+
+
+def _split_partition(items: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(registrations, every other item) of an owner's partition.
+
+    A registration's list entry goes with the registration (erased in its transaction, exported as
+    it), so it is in neither list; an entry whose registration is gone counts among the others.
+    """
+    registrations = [item for item in items if item["sk"]["S"].startswith("TOKEN#")]
+    entries = {_entry_of(item) for item in registrations}
+    others = [
+        item for item in items if not item["sk"]["S"].startswith("TOKEN#") and item["sk"]["S"] not in entries
+    ]
+    return registrations, others
+
+
+def _entry_of(registration: Item) -> str:
+    """The sort key of a stored registration's list entry."""
+    return entry_key(parse_time(registration["created_at"]["S"]), registration["id"]["S"])
+
+
+def _names(guard: Item, owner: str, device_id: str | None = None) -> bool:
+    """Whether a token guard names this owner (and, when given, this registration)."""
+    if guard.get("owner", {}).get("S") != owner:
+        return False
+    return device_id is None or guard.get("device_id", {}).get("S") == device_id
 
 
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:

@@ -3,6 +3,7 @@ translated to domain errors, and the marshalling of attribute values."""
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -154,3 +155,87 @@ def stamp(moment: datetime) -> str:
 
 def key_id(item: Mapping[str, Any]) -> tuple[str, str]:
     return item["pk"]["S"], item["sk"]["S"]
+
+
+def plain(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB attribute value as plain JSON-ready Python (S, N, BOOL, NULL, M, L, SS, NS).
+
+    For exports, which hand back every stored attribute, including kinds this code does not model.
+    Numbers become int when integral, else their decimal text (no float rounding of stored data).
+    """
+    [(kind, inner)] = value.items()
+    if kind in ("S", "BOOL"):
+        return inner
+    if kind == "N":
+        return int(inner) if inner.lstrip("-").isdigit() else inner
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {name: plain(item) for name, item in inner.items()}
+    if kind == "L":
+        return [plain(item) for item in inner]
+    if kind in ("SS", "NS"):
+        return sorted(plain({kind[0]: item}) for item in inner)
+    return base64.b64encode(inner).decode("ascii") if isinstance(inner, bytes) else str(inner)
+
+
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored item's attributes, keys (pk, sk) left out, as plain Python."""
+    return {name: plain(value) for name, value in sorted(item.items()) if name not in ("pk", "sk")}
+
+
+_BATCH_ROUNDS = 5
+
+
+def query_partition(client: Any, table: str, pk: str) -> list[Item]:
+    """Every item of one partition (every sk), strongly consistent, page by page."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(pk)},
+        "ConsistentRead": True,
+    }
+    items: list[Item] = []
+    while True:
+        page = call(client, "query", **request)
+        items += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def get_all(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Item]:
+    """The items stored under `keys` (absent ones left out), strongly consistent, 100 keys a call."""
+    unique = list({key_id(key): key for key in keys}.values())
+    found: dict[tuple[str, str], Item] = {}
+    for start in range(0, len(unique), 100):
+        request: dict[str, Any] = {table: {"Keys": unique[start : start + 100], "ConsistentRead": True}}
+        for _ in range(_BATCH_ROUNDS):
+            response = call(client, "batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                found[key_id(item)] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(random.uniform(0.01, 0.05))  # noqa: S311 - jitter, not crypto
+        else:
+            raise Unavailable()
+    return found
+
+
+def delete_all(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> int:
+    """Delete every item under `keys`, without conditions, 25 a call; the number of keys."""
+    unique = [{"pk": key["pk"], "sk": key["sk"]} for key in {key_id(k): k for k in keys}.values()]
+    for start in range(0, len(unique), 25):
+        request: dict[str, Any] = {
+            table: [{"DeleteRequest": {"Key": key}} for key in unique[start : start + 25]]
+        }
+        for _ in range(_BATCH_ROUNDS):
+            response = call(client, "batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(random.uniform(0.01, 0.05))  # noqa: S311 - jitter, not crypto
+        else:
+            raise Unavailable()
+    return len(unique)
