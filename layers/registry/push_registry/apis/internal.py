@@ -1,7 +1,9 @@
-"""The sender-side routes (IAM-authorised): live tokens of a user or a phone, and provider feedback."""
+"""The sender-side routes (IAM-authorised): live tokens of a user or a phone, who holds a token, and
+provider feedback."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +29,10 @@ class LookupBody(_Body):
     phone: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class HolderBody(_Body):
+    token: PushToken
+
+
 class InvalidationItem(_Body):
     token: PushToken
     reason: Reason
@@ -40,6 +46,10 @@ def lookup_phone(body: dict[str, Any]) -> str:
     """The phone of a lookup, as sent (apis.presignup.e164 normalises it; only that function loads
     phonenumbers, so the other internal functions skip its cold-start cost)."""
     return parse(LookupBody, body).phone
+
+
+def holder_token(body: dict[str, Any]) -> str:
+    return parse(HolderBody, body).token
 
 
 def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
@@ -77,4 +87,23 @@ def presignup_tokens_body(records: list[PreSignupRecord]) -> dict[str, Any]:
             }
             for r in records
         ]
+    }
+
+
+def holder_body(registration: Registration | None) -> dict[str, Any]:
+    """`{"holder": null}` when the token is free: "nobody" is an answer, not an error."""
+    if registration is None:
+        return {"holder": None}
+    return {
+        "holder": {
+            "user_id": registration.owner,
+            "id": registration.id,
+            "source": registration.source,
+            "provider": registration.provider.value,
+            "platform": registration.platform,
+            "tenant": registration.tenant,
+            "created_at": iso(registration.created_at),
+            "last_used_at": iso(registration.last_used_at),
+            "expires_at": iso(datetime.fromtimestamp(registration.expires_at, UTC)),
+        }
     }
