@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
 from push_registry.settings import settings
@@ -275,10 +275,10 @@ class _Audit:
         if key[1] != f"TOKEN#{token_digest(token)}":
             self.report("key-mismatch", key, "sk is not TOKEN#<sha256 of the stored token>")
             return False
-        try:
-            uuid.UUID(item["id"]["S"])
-        except ValueError:
-            self.report("bad-id", key, "id is not a UUID")
+        # A UUID, or an id kept from an imported system (seed 002's UUIDs, seed 004's and 001's
+        # MongoDB ObjectIds): URL-safe either way, since clients put it in paths.
+        if not is_keepable_id(item["id"]["S"]):
+            self.report("bad-id", key, "id is neither a UUID nor a URL-safe id kept from an import")
         if item["provider"]["S"] not in set(Provider):
             self.report("bad-value", key, f"provider {item['provider']['S']!r} is unknown")
         if "platform" in item and item["platform"]["S"] not in set(Platform):

@@ -64,7 +64,7 @@ def generate(
             owner=owner or f"user-{rnd.randrange(per_source * 2):06d}",
             token=token or f"tok-{uuid.UUID(int=rnd.getrandbits(128)).hex}",
             last_used=last_used,
-            created=last_used - timedelta(days=rnd.uniform(0, 300)),
+            created=(last_used - timedelta(days=rnd.uniform(0, 300))).replace(microsecond=0),
             kept_id=_kept_id(source, rnd),
         )
 
@@ -90,6 +90,13 @@ def generate(
             rows[source].append(row)
         rnd.shuffle(rows[source])
 
+    return _write(directory, rows, rnd)
+
+
+def _write(
+    directory: Path, rows: dict[str, list[_Row]], rnd: random.Random
+) -> tuple[dict[str, Path], Expected]:
+    """The files, and what importing them in SOURCES order must do to each row."""
     expected = Expected()
     holders: dict[str, _Row] = {}
     paths = {}
@@ -119,8 +126,7 @@ def generate(
     for token, row in holders.items():
         expected.winners[token] = (row.owner, row.source, row.kept_id, row.last_used)
         if row.kept_id is not None:
-            created = row.created if row.source in ("user-push-tokens", "accounts", "pigeons") else None
-            expected.kept[row.owner, token] = (row.kept_id, created)
+            expected.kept[row.owner, token] = (row.kept_id, row.created)
     return paths, expected
 
 

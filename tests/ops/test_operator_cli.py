@@ -1,4 +1,5 @@
-"""The operator commands against the local API (which, like `make run`, checks no IAM), as an operator types them."""
+"""The operator commands against the local API (which, like `make run`, checks no IAM), run as an
+operator runs them: the installed `push-registry` command."""
 
 from __future__ import annotations
 
