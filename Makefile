@@ -28,13 +28,13 @@ help:
 	@echo "make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons [TABLE=… ENDPOINT=… RATE=…]"
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
+# Last, the project itself (editable): the `push-registry` command, ops/ and the layer's push_registry.
 $(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r requirements-dev.txt -r requirements-ops.txt
-	# The project itself, editable: the `push-registry` command (ops/ and the layer's push_registry).
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 venv: $(VENV)/.stamp

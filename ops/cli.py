@@ -150,7 +150,7 @@ def _print_summary(summary: Summary, job: ImportJob, as_json: bool) -> None:
         return
     c = summary.counts
     click.echo(
-        f"imported {c.imported:,} (of which {c.won:,} replaced a less recently used registration), "
+        f"imported {c.imported + c.won:,} ({c.won:,} of them replacing a less recently used registration), "
         f"refreshed {c.refreshed:,}, unchanged {c.unchanged:,}\n"
         f"skipped as expired {c.expired:,}, inactive at the source {c.inactive:,}, "
         f"deactivated here since {c.retired:,}\n"

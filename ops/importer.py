@@ -24,10 +24,12 @@ from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import botocore.session
 from botocore.config import Config
 
+from ops.operator_api import is_loopback as _is_loopback
 from ops.progress import Progress
 from ops.sources import SOURCES, Inactive, Rejected, record_of
 from push_registry.adoption import Adopted, Adoption, AdoptionResult
@@ -190,8 +192,16 @@ def dynamodb_client(job: ImportJob) -> Any:
         max_pool_connections=job.workers + 2,
     )
     session = botocore.session.get_session()
+    region = job.region or session.get_config_variable("region")
+    local: dict[str, str] = {}
+    if job.endpoint_url and _is_loopback(urlsplit(job.endpoint_url).hostname or ""):
+        # `make run`'s DynamoDB Local keeps one database per access key and region: the same defaults
+        # as the local API's (local/server.py), unless the caller set their own.
+        region = region or "us-east-1"
+        if session.get_credentials() is None:
+            local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     return session.create_client(
-        "dynamodb", endpoint_url=job.endpoint_url, region_name=job.region, config=config
+        "dynamodb", endpoint_url=job.endpoint_url, region_name=region, config=config, **local
     )
 
 

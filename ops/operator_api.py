@@ -57,7 +57,7 @@ class InternalApi:
         match = _EXECUTE_API_HOST.match(host)
         self._region = (match.group(1) if match else None) or region or session.get_config_variable("region")
         self._credentials = session.get_credentials()
-        if self._credentials is None and not _is_loopback(host):
+        if self._credentials is None and not is_loopback(host):
             raise OperatorError(
                 "no AWS credentials found: the internal routes take SigV4-signed requests only"
             )
@@ -95,7 +95,7 @@ def _json(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
