@@ -562,6 +562,17 @@ def _registration_bad_values(s: Scratch) -> None:
     s.put({**registration, "source": {"S": "fax"}, "raw_copy": registration["token"]})
 
 
+def _registration_unsafe_id(s: Scratch) -> None:
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "id": {"S": "65a1/../b2c3"}})
+
+
+def _registration_kept_id(s: Scratch) -> None:
+    """An id kept by an import (a MongoDB ObjectId of seed 004) is well formed."""
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "id": {"S": "65a1b2c3d4e5f60718293a4b"}})
+
+
 def _record_deleted(s: Scratch) -> None:
     record = s.record_of("p1")
     s.remove(record["pk"]["S"], record["sk"]["S"])
@@ -640,6 +651,8 @@ def _expired_garbage_only(s: Scratch) -> None:
         pytest.param(_registration_missing_field, {"missing-field", "dangling-guard"}, id="missing-field"),
         pytest.param(_registration_under_wrong_digest, {"key-mismatch"}, id="wrong-digest-key"),
         pytest.param(_registration_bad_values, {"bad-value", "unknown-field"}, id="bad-values"),
+        pytest.param(_registration_unsafe_id, {"bad-id"}, id="unsafe-id"),
+        pytest.param(_registration_kept_id, set(), id="id-kept-by-an-import"),
         pytest.param(_record_deleted, {"dangling-guard"}, id="presignup-guards-without-record"),
         pytest.param(_record_token_guard_deleted, {"unguarded-record"}, id="presignup-record-without-guard"),
         pytest.param(
