@@ -15,7 +15,7 @@ STAGE ?= dev
 SUB ?= acct-1
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean
+.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean import
 
 help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
@@ -25,13 +25,16 @@ help:
 	@echo "make token SUB=acct-1   a development JWT"
 	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
+	@echo "make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons [TABLE=… ENDPOINT=… RATE=…]"
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
-$(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt
+# Last, the project itself (editable): the `push-registry` command, ops/ and the layer's push_registry.
+$(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r requirements-dev.txt -r requirements-ops.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -61,7 +64,7 @@ token: venv
 lint: venv tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/registry/push_registry local
+	$(VENV)/bin/mypy layers/registry/push_registry local ops
 	$(SAM) validate --lint
 	$(TOOLS)/bin/cfn-lint template.yaml
 	# Offline; every skipped rule is listed in template.yaml with its reason.
@@ -75,6 +78,15 @@ test: lint
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file
 	cd layers/registry/push_registry/locales && for l in */; do ../../../../$(VENV)/bin/pybabel compile -D pigeons -d . -l $${l%/}; done
+
+# Defaults: make run's table on its DynamoDB Local; TABLE=<name> with ENDPOINT= (empty) for AWS.
+TABLE ?= push-registry-local
+ENDPOINT ?= http://127.0.0.1:8000
+RATE ?= 200
+import: venv  ## push-registry import (see README, "Adopting: import your existing tokens")
+	@test -n "$(FILE)" -a -n "$(FROM)" || { echo "usage: make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons"; exit 2; }
+	$(VENV)/bin/push-registry import "$(FILE)" --from "$(FROM)" --table "$(TABLE)" --rate "$(RATE)" \
+		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
 
 bench: venv build  ## cold start vs baselines, warm latency, DynamoDB requests and capacity per call
 	$(PY) -m local.bench

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
 from push_registry.settings import settings
@@ -306,8 +307,13 @@ class _Audit:
         if key[1] != f"TOKEN#{token_digest(token)}":
             self.report("key-mismatch", key, "sk is not TOKEN#<sha256 of the stored token>")
             return False
+        # A UUID, an id issued here (naming its created_at), or an id kept from an imported system
+        # (seed 002's UUIDs, seed 004's and 001's MongoDB ObjectIds): URL-safe either way, since
+        # clients put it in paths.
         created_by_id = id_created_at(item["id"]["S"])
-        if not item["id"]["S"] or (created_by_id is not None and created_by_id != item["created_at"]["S"]):
+        if not is_keepable_id(item["id"]["S"]):
+            self.report("bad-id", key, "id is neither a UUID nor a URL-safe id kept from an import")
+        elif created_by_id is not None and created_by_id != item["created_at"]["S"]:
             self.report("bad-id", key, "the id does not name the registration's created_at")
         if item["provider"]["S"] not in set(Provider):
             self.report("bad-value", key, f"provider {item['provider']['S']!r} is unknown")

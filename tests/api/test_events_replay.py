@@ -158,9 +158,13 @@ def test_internal_events(fresh_account: Registry, load_handler: Callable[[str], 
     assert [t["source"] for t in body["tokens"]] == ["camera"]
 
     assert invoke(load_handler, "internal_presignup_lookup")[0] == 200
+    status, body = invoke(load_handler, "internal_token_holder")  # the camera event's token
+    assert status == 200
+    assert (body["holder"]["user_id"], body["holder"]["source"]) == (ACCOUNT, "camera")
     status, body = invoke(load_handler, "internal_token_invalidations")
     assert status == 200
     assert body["results"][0]["status"] == "deactivated"
+    assert invoke(load_handler, "internal_token_holder") == (200, {"holder": None})
     assert body["results"][2] == {"token": "never-registered-token", "status": "not_found"}
 
 

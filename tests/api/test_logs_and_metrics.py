@@ -157,6 +157,7 @@ def test_no_secret_reaches_any_log_line_and_metrics_are_known(
             "presignup_register_token",
             event("presignup_register_token", '{"phone": "' + phone + '", "fcmToken": '),
         ),
+        call("internal_token_holder", event("internal_token_holder", {"token": tokens[3]})),
     ]
 
     assert outcomes == [
@@ -181,6 +182,7 @@ def test_no_secret_reaches_any_log_line_and_metrics_are_known(
         201,
         400,
         400,
+        200,
     ]
     stdout = capsys.readouterr().out
     text = capture.text + stdout

@@ -727,6 +727,17 @@ def _id_not_naming_created_at(s: Scratch) -> None:
     )
 
 
+def _registration_unsafe_id(s: Scratch) -> None:
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "id": {"S": "65a1/../b2c3"}})
+
+
+def _registration_kept_id(s: Scratch) -> None:
+    """An id kept by an import (a MongoDB ObjectId of seed 004) is well formed."""
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "id": {"S": "65a1b2c3d4e5f60718293a4b"}})
+
+
 def _record_deleted(s: Scratch) -> None:
     record = s.record_of("p1")
     s.remove(record["pk"]["S"], record["sk"]["S"])
@@ -827,6 +838,8 @@ def _expired_garbage_only(s: Scratch) -> None:
         ),
         pytest.param(_entry_under_another_key, {"key-mismatch"}, id="list-entry-wrong-key"),
         pytest.param(_id_not_naming_created_at, {"bad-id"}, id="id-not-naming-created-at"),
+        pytest.param(_registration_unsafe_id, {"bad-id"}, id="unsafe-id"),
+        pytest.param(_registration_kept_id, set(), id="id-kept-by-an-import"),
         pytest.param(_record_deleted, {"dangling-guard"}, id="presignup-guards-without-record"),
         pytest.param(_record_token_guard_deleted, {"unguarded-record"}, id="presignup-record-without-guard"),
         pytest.param(

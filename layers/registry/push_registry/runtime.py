@@ -10,6 +10,7 @@ import botocore.session
 from botocore.config import Config
 
 from push_registry import snapstart
+from push_registry.holders import TokenHolders
 from push_registry.invalidation import Invalidations
 from push_registry.observability import audit, count
 from push_registry.platform_keys import PlatformKeys
@@ -54,6 +55,11 @@ def registry() -> Registry:
     config = settings()
     store = RegistrationStore(_client(), config.table_name)
     return Registry(store, lifetime=timedelta(days=config.registration_ttl_days), record=count)
+
+
+@cache
+def holders() -> TokenHolders:
+    return TokenHolders(RegistrationStore(_client(), settings().table_name))
 
 
 @cache

@@ -1,7 +1,9 @@
-"""The sender-side routes (IAM-authorised): live tokens of a user or a phone, and provider feedback."""
+"""The sender-side routes (IAM-authorised): live tokens of a user or a phone, who holds a token, and
+provider feedback."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +37,10 @@ class _Body(BaseModel):
 
 class LookupBody(_Body):
     phone: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class HolderBody(_Body):
+    token: PushToken
 
 
 class InvalidationItem(_Body):
@@ -90,6 +96,10 @@ def erased_body(counts: dict[str, int]) -> dict[str, Any]:
     return {"erased": counts}
 
 
+def holder_token(body: dict[str, Any]) -> str:
+    return parse(HolderBody, body).token
+
+
 def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
     return [Invalidation(item.token, item.reason) for item in parse(InvalidationsBody, body).invalidations]
 
@@ -125,4 +135,23 @@ def presignup_tokens_body(records: list[PreSignupRecord]) -> dict[str, Any]:
             }
             for r in records
         ]
+    }
+
+
+def holder_body(registration: Registration | None) -> dict[str, Any]:
+    """`{"holder": null}` when the token is free: "nobody" is an answer, not an error."""
+    if registration is None:
+        return {"holder": None}
+    return {
+        "holder": {
+            "user_id": registration.owner,
+            "id": registration.id,
+            "source": registration.source,
+            "provider": registration.provider.value,
+            "platform": registration.platform,
+            "tenant": registration.tenant,
+            "created_at": iso(registration.created_at),
+            "last_used_at": iso(registration.last_used_at),
+            "expires_at": iso(datetime.fromtimestamp(registration.expires_at, UTC)),
+        }
     }

@@ -1,0 +1,1 @@
+"""Operations tooling (`push-registry`): bulk import and operator commands. Never part of the Lambda layer."""

@@ -1,0 +1,173 @@
+"""Each existing system's export row, mapped onto the request its own API would have received.
+
+A row becomes an `ExportedRecord` only through that API's request model in the layer
+(`push_registry.apis.<api>`), so an imported token obeys exactly the rules a live registration does
+(token shape, platform, device_info keys and lengths). Anything else is a `Rejected` with its reason.
+The mapping of every source is documented in the README ("Adopting: import your existing tokens").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from push_registry.adoption import ExportedRecord, is_keepable_id
+from push_registry.apis import accounts, camera, pigeons, user_push_tokens
+from push_registry.errors import InvalidRequest
+from push_registry.registry import NewDevice
+from push_registry.validation import describe
+
+_OWNER_MAX_LENGTH = 256
+# An export taken a moment ago on a host whose clock runs a little ahead is still fine.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Rejected(Exception):
+    """A row that cannot be imported; `reason` names the field and the problem, never the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Inactive(Exception):
+    """A row its system had already retired (soft-deleted): nothing to import."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    owner_field: str
+    read: Callable[[Mapping[str, Any]], tuple[NewDevice, str | None, datetime | None, datetime]]
+
+
+def record_of(source: Source, row: Any, now: datetime) -> ExportedRecord:
+    """The row as an ExportedRecord; Rejected or Inactive otherwise."""
+    if not isinstance(row, dict):
+        raise Rejected("the line is not a JSON object")
+    owner = _text(row, source.owner_field)
+    if owner is None or not owner.strip():
+        raise Rejected(f"{source.owner_field} is required")
+    if len(owner) > _OWNER_MAX_LENGTH or not owner.isprintable():
+        raise Rejected(f"{source.owner_field} is not a printable string of at most {_OWNER_MAX_LENGTH}")
+    try:
+        device, kept_id, created, last_used = source.read(row)
+    except InvalidRequest as invalid:
+        raise Rejected("; ".join(describe(problem) for problem in invalid.problems)) from None
+    if kept_id is not None and not is_keepable_id(kept_id):
+        raise Rejected("id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
+    if last_used > now + _CLOCK_SKEW:
+        raise Rejected("the last use is in the future")
+    return ExportedRecord(
+        owner=owner,
+        device=device,
+        source=source.name,
+        last_used_at=last_used,
+        id=kept_id,
+        created_at=created,
+    )
+
+
+# ---------------------------------------------------------------------- per source
+
+
+def _accounts(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | None, datetime]:
+    """Seed 004's `device_tokens` collection (mongoexport): the device id its clients hold is `_id`."""
+    if row.get("active") is False:
+        raise Inactive()
+    body = {key: row[key] for key in ("device_token", "platform", "device_info") if key in row}
+    if body.get("device_info") is None:
+        body.pop("device_info", None)
+    device = accounts.new_device(body)
+    return device, _id(row, "_id"), _moment(row, "created_at"), _last_use(row, "last_used_at", "updated_at")
+
+
+def _camera(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | None, datetime]:
+    """Seed 000's push-token table: the TokenEntry the app sent, its user and times. No id is exposed."""
+    fields = ("msgType", "msgToken", "app", "countryNo", "language", "tenantId")
+    device = camera.token_entry({key: row[key] for key in fields if row.get(key) is not None})
+    return device, None, _moment(row, "createTime"), _last_use(row, "updateTime", "createTime")
+
+
+def _user_push_tokens(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | None, datetime]:
+    """Seed 002's UserPushTokens table: `id` and `registered_date` are in its answers, so both are kept."""
+    body = {key: row[key] for key in ("push_token", "device_os", "app_ver", "module") if key in row}
+    device = user_push_tokens.registration_request(body)
+    created = _moment(row, "registered_date")
+    return device, _id(row, "id"), created, _last_use(row, "updated_date", "registered_date")
+
+
+def _pigeons(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | None, datetime]:
+    """Seed 001's device-token documents: `_id` is what its DELETE takes; `tenant` is the platform."""
+    tenant = _text(row, "tenant")
+    if not tenant:
+        raise Rejected("tenant is required (the platform whose X-PUBLIC-KEY registered the token)")
+    body = {key: row[key] for key in ("token", "platform", "device") if key in row}
+    if body.get("device") is None:
+        body.pop("device", None)
+    device = pigeons.device_request(body, tenant)
+    return device, _id(row, "_id"), _moment(row, "created_at"), _last_use(row, "last_used_at", "updated_at")
+
+
+SOURCES = {
+    accounts.SOURCE: Source(accounts.SOURCE, "account_id", _accounts),
+    camera.SOURCE: Source(camera.SOURCE, "userId", _camera),
+    user_push_tokens.SOURCE: Source(user_push_tokens.SOURCE, "user_id", _user_push_tokens),
+    pigeons.SOURCE: Source(pigeons.SOURCE, "user_id", _pigeons),
+}
+
+
+# ---------------------------------------------------------------------- field readers
+
+
+def _text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Rejected(f"{name} must be a string")
+    return value
+
+
+def _id(row: Mapping[str, Any], name: str) -> str | None:
+    """A string id, or MongoDB Extended JSON's `{"$oid": "..."}`."""
+    value = row.get(name)
+    if isinstance(value, dict) and isinstance(value.get("$oid"), str):
+        return str(value["$oid"])
+    if value is None or isinstance(value, str):
+        return value or None
+    raise Rejected(f"{name} must be a string or {{'$oid': ...}}")
+
+
+def _last_use(row: Mapping[str, Any], *names: str) -> datetime:
+    for name in names:
+        moment = _moment(row, name)
+        if moment is not None:
+            return moment
+    raise Rejected(f"{' or '.join(names)} is required (the token's last use decides expiry and conflicts)")
+
+
+def _moment(row: Mapping[str, Any], name: str) -> datetime | None:
+    """ISO 8601 (a `Z` or an offset; none means UTC), epoch seconds or milliseconds, or `{"$date": ...}`."""
+    value = row.get(name)
+    if isinstance(value, dict) and "$date" in value:
+        value = value["$date"]
+        if isinstance(value, dict) and isinstance(value.get("$numberLong"), str):
+            value = int(value["$numberLong"])
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, int | float):
+            # Java and JavaScript exports count milliseconds; anything past 1e11 s is year 5138.
+            seconds = value / 1000 if abs(value) >= 1e11 else value
+            return datetime.fromtimestamp(seconds, UTC)
+        if isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass
+    raise Rejected(f"{name} is not a date (ISO 8601, epoch seconds or milliseconds)")

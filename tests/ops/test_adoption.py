@@ -1,0 +1,159 @@
+"""The adoption rule on DynamoDB Local: one record at a time, each case of `push_registry.adoption`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from push_registry.adoption import Adopted, Adoption, ExportedRecord
+from push_registry.registration import token_digest
+from push_registry.registry import NewDevice, Registry
+from push_registry.storage import RegistrationStore
+from tests.api.helpers import new_push_token, new_user
+from tests.api.invariants import check_invariants
+
+pytestmark = pytest.mark.integration
+
+
+def now() -> datetime:
+    """Read per record: the suite can run for minutes, and deactivations are stamped with the real clock."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def store(ddb_local: Any) -> RegistrationStore:
+    return RegistrationStore(ddb_local.client, ddb_local.table_name)
+
+
+def record(
+    token: str,
+    owner: str,
+    *,
+    days_ago: float,
+    source: str = "user-push-tokens",
+    kept_id: str | None = "550e8400-e29b-41d4-a716-446655440001",
+    created_days_ago: float = 200,
+    at: datetime | None = None,
+) -> ExportedRecord:
+    at = at or now()
+    return ExportedRecord(
+        owner=owner,
+        device=NewDevice(token=token, platform=None, device_info={"app_version": "1.0.0"}),
+        source=source,
+        last_used_at=at - timedelta(days=days_ago),
+        id=kept_id,
+        created_at=at - timedelta(days=created_days_ago),
+    )
+
+
+def test_a_free_token_is_imported_with_its_id_dates_and_expiry(
+    store: RegistrationStore, ddb_local: Any
+) -> None:
+    token, owner = new_push_token(), new_user()
+
+    exported = record(token, owner, days_ago=3)
+    result = Adoption(store).adopt(exported)
+
+    assert result.outcome is Adopted.IMPORTED
+    stored = store.get(owner, token_digest(token))
+    assert stored is not None
+    assert stored.id == "550e8400-e29b-41d4-a716-446655440001"
+    assert stored.created_at == exported.created_at
+    assert stored.last_used_at == exported.last_used_at
+    # an import is not a use: the expiry is 30 days after the exported last use
+    assert stored.expires_at == int((exported.last_used_at + timedelta(days=30)).timestamp())
+    assert store.holder(token_digest(token), now()) == (owner, stored.id)
+    check_invariants(ddb_local)
+
+
+def test_the_same_record_twice_writes_nothing_and_a_newer_export_refreshes(store: RegistrationStore) -> None:
+    token, owner = new_push_token(), new_user()
+    adoption = Adoption(store)
+    exported_at = now()  # one export: "the same record" must not move with the clock between reads
+    adoption.adopt(record(token, owner, days_ago=3, at=exported_at))
+    first = store.get(owner, token_digest(token))
+
+    assert adoption.adopt(record(token, owner, days_ago=3, at=exported_at)).outcome is Adopted.UNCHANGED
+    older = record(token, owner, days_ago=5, at=exported_at)
+    assert adoption.adopt(older).outcome is Adopted.UNCHANGED  # an older export
+    assert store.get(owner, token_digest(token)) == first
+
+    assert adoption.adopt(record(token, owner, days_ago=1)).outcome is Adopted.REFRESHED
+    refreshed = store.get(owner, token_digest(token))
+    assert refreshed is not None
+    assert first is not None
+    assert (refreshed.id, refreshed.created_at) == (first.id, first.created_at)
+    assert refreshed.last_used_at > first.last_used_at
+
+
+@pytest.mark.parametrize("same_user", [True, False], ids=["same-user", "two-users"])
+def test_between_two_sources_the_most_recently_used_wins(
+    store: RegistrationStore, ddb_local: Any, same_user: bool
+) -> None:
+    token, owner = new_push_token(), new_user()
+    other_owner = owner if same_user else new_user()
+    adoption = Adoption(store)
+    older = record(token, owner, days_ago=10, source="accounts", kept_id="65a1b2c3d4e5f60718293a4b")
+    newer = record(token, other_owner, days_ago=2, source="camera", kept_id=None)
+
+    assert adoption.adopt(older).outcome is Adopted.IMPORTED
+    won = adoption.adopt(newer)
+    lost = adoption.adopt(older)  # the older record again: it loses, and changes nothing
+
+    assert won.outcome is Adopted.WON
+    assert won.other is not None
+    assert won.other.id == "65a1b2c3d4e5f60718293a4b"
+    assert lost.outcome is Adopted.LOST
+    assert lost.other is not None
+    assert lost.other.source == "camera"
+    holder = store.holder(token_digest(token), now())
+    assert holder is not None
+    assert holder[0] == other_owner
+    held = store.get(other_owner, token_digest(token))
+    assert held is not None
+    assert held.source == "camera"
+    if not same_user:
+        assert store.get(owner, token_digest(token)) is None, "the loser's registration is gone"
+    check_invariants(ddb_local)
+
+
+def test_an_import_never_overrides_a_newer_registration_made_through_the_api(
+    store: RegistrationStore,
+) -> None:
+    token, owner = new_push_token(), new_user()
+    live, _ = Registry(store).upsert_device(
+        new_user(), NewDevice(token=token, platform=None), "user-push-tokens"
+    )
+
+    result = Adoption(store).adopt(record(token, owner, days_ago=1))
+
+    assert result.outcome is Adopted.LOST
+    assert store.holder(token_digest(token), now()) == (live.owner, live.id)
+
+
+def test_a_token_deactivated_since_the_export_is_not_brought_back(store: RegistrationStore) -> None:
+    token, owner = new_push_token(), new_user()
+    adoption = Adoption(store)
+    adoption.adopt(record(token, owner, days_ago=3))
+    assert Registry(store).invalidate(token)  # a sender learnt the token is dead
+
+    assert adoption.adopt(record(token, owner, days_ago=3)).outcome is Adopted.RETIRED
+    assert store.holder(token_digest(token), now()) is None
+    # a use after the deactivation is a new registration of the token, as the API would make
+    time.sleep(1.1)  # stamps are to the second here
+    assert adoption.adopt(record(token, owner, days_ago=0)).outcome is Adopted.IMPORTED
+
+
+def test_records_unused_for_longer_than_the_lifetime_are_skipped(store: RegistrationStore) -> None:
+    token, owner = new_push_token(), new_user()
+
+    assert Adoption(store).adopt(record(token, owner, days_ago=30.01)).outcome is Adopted.EXPIRED
+    assert Adoption(store, lifetime=timedelta(days=60)).adopt(record(token, owner, days_ago=31)).outcome is (
+        Adopted.IMPORTED
+    )
+    assert store.get(owner, token_digest(token)) is not None
+    # Written under a 60-day lifetime: not left in the session's table, whose checks expect 30 days.
+    store.erase_owner(owner)
