@@ -30,7 +30,6 @@ from push_registry.storage.table import (
     call,
     code,
     delete_all,
-    get_all,
     key_id,
     n,
     parse_time,
@@ -317,7 +316,7 @@ class PreSignupStore:
         return query_partition(self._client, self._table, f"PHONE#{phone}")
 
     def _token_guards_of(self, records: list[Item]) -> dict[tuple[str, str], Item]:
-        return get_all(self._client, self._table, [_presignup_token_key(r["token"]["S"]) for r in records])
+        return batch_get(self._client, self._table, [_presignup_token_key(r["token"]["S"]) for r in records])
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
         return batch_get(self._client, self._table, keys)

@@ -38,7 +38,6 @@ from push_registry.storage.table import (
     batch_get,
     call,
     delete_all,
-    get_all,
     n,
     parse_time,
     plain_item,
@@ -460,7 +459,7 @@ class RegistrationStore:
     def _guards_of(self, registrations: list[Item]) -> dict[tuple[str, str], Item]:
         # A registration's sk is its token's guard pk (TOKEN#<digest>).
         keys = [{"pk": s(item["sk"]["S"]), "sk": s(GUARD)} for item in registrations]
-        return get_all(self._client, self._table, keys)
+        return batch_get(self._client, self._table, keys)
 
     def _erase_registration(self, registration: Item, holds_guard: bool) -> list[Item]:
         owner, device_id = registration["owner"]["S"], registration["id"]["S"]

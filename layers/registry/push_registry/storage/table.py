@@ -204,25 +204,6 @@ def query_partition(client: Any, table: str, pk: str) -> list[Item]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def get_all(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Item]:
-    """The items stored under `keys` (absent ones left out), strongly consistent, 100 keys a call."""
-    unique = list({key_id(key): key for key in keys}.values())
-    found: dict[tuple[str, str], Item] = {}
-    for start in range(0, len(unique), 100):
-        request: dict[str, Any] = {table: {"Keys": unique[start : start + 100], "ConsistentRead": True}}
-        for _ in range(_BATCH_ROUNDS):
-            response = call(client, "batch_get_item", RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                found[key_id(item)] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(random.uniform(0.01, 0.05))  # noqa: S311 - jitter, not crypto
-        else:
-            raise Unavailable()
-    return found
-
-
 def delete_all(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> int:
     """Delete every item under `keys`, without conditions, 25 a call; the number of keys."""
     unique = [{"pk": key["pk"], "sk": key["sk"]} for key in {key_id(k): k for k in keys}.values()]
