@@ -31,9 +31,12 @@ def statements(function: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_runtime_is_python_3_13_on_arm64_for_every_function() -> None:
+    """arm64 in AWS; the parameter lets `make invoke`/`make start-api` build for the host's own."""
+    architecture = TEMPLATE["Parameters"]["Architecture"]
+    assert (architecture["Default"], architecture["AllowedValues"]) == ("arm64", ["arm64", "x86_64"])
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"
-    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
     for function in FUNCTIONS.values():
         assert "Runtime" not in function["Properties"]
         assert "Architectures" not in function["Properties"]
@@ -43,7 +46,9 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
     layers = of_type("AWS::Serverless::LayerVersion")
     assert list(layers) == ["RegistryLayer"]
     layer = layers["RegistryLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    # One architecture for the functions and the layer's binary wheels (pydantic-core, cryptography).
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": {"Ref": "Architecture"}}
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
     requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
     packages = [line.split("==")[0] for line in requirements if line and not line.startswith("#")]
