@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from local.template import ROOT, load_template
 
 ARCHITECTURE = "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
@@ -40,6 +42,10 @@ EVENTS = ROOT / "events"
 ENV_VARS = EVENTS / "env.json"
 CREATED_IDS = BUILD_DIR / "created-ids.json"  # collection resource -> the id its last POST created
 HOST_GATEWAY = "host.docker.internal:host-gateway"
+# SAM's emulator counts the init phase (imports, cold start) inside the invocation's timeout, which
+# Lambda does not; on a busy machine a 5 s init left the functions' time budget short of one
+# DynamoDB call's worst case (a 503 with cause "time budget"). Local builds get this much more.
+INIT_ALLOWANCE_SECONDS = 45
 
 
 def sam_environment() -> dict[str, str]:
@@ -87,7 +93,17 @@ def build() -> Path:
         cwd=ROOT,
         env=sam_environment(),
     )
-    return BUILD_DIR / "template.yaml"
+    built = BUILD_DIR / "template.yaml"
+    template = yaml.safe_load(built.read_text())  # sam build writes long-form intrinsics: plain YAML
+    function_settings = [template["Globals"]["Function"]] + [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function" and "Timeout" in resource["Properties"]
+    ]
+    for settings in function_settings:
+        settings["Timeout"] = int(settings.get("Timeout", 3)) + INIT_ALLOWANCE_SECONDS
+    built.write_text(yaml.safe_dump(template, sort_keys=False))
+    return built
 
 
 def common_arguments() -> list[str]:

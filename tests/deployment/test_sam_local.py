@@ -26,7 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # event slots in as one more row; the queue consumer answers without a statusCode (None).
 EXPECTED: list[tuple[str, int | None, Any]] = [
     ("accounts_register_device", 201, {"device_token": "fcm_token_here", "platform": "android"}),
-    ("accounts_list_devices", 200, {"devices": [{"device_token": "fcm_token_here"}]}),
+    (
+        "accounts_list_devices",
+        200,
+        {"devices": [{"platform": "android", "device_info": {"device_model": "Pixel 8"}}]},
+    ),
     ("accounts_update_device", 200, {"device_token": "updated_fcm_token"}),
     ("accounts_deactivate_device", 204, None),
     ("camera_set_user_token", 200, {"result": 0, "msg": "Success"}),
