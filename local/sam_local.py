@@ -40,7 +40,8 @@ IMAGE = f"public.ecr.aws/lambda/python:3.13-{ARCHITECTURE}"
 SAM = ROOT / ".venv-tools" / "bin" / "sam"
 EVENTS = ROOT / "events"
 ENV_VARS = EVENTS / "env.json"
-CREATED_IDS = BUILD_DIR / "created-ids.json"  # collection resource -> the id its last POST created
+# Collection route -> the id its last POST created; outside BUILD_DIR, which `sam build` empties.
+CREATED_IDS = ROOT / ".aws-sam" / "local-created-ids.json"
 HOST_GATEWAY = "host.docker.internal:host-gateway"
 # SAM's emulator counts the init phase (imports, cold start) inside the invocation's timeout, which
 # Lambda does not; on a busy machine a 5 s init left the functions' time budget short of one
