@@ -127,3 +127,22 @@ def test_every_function_answers_its_event_through_sam_local_invoke(env_vars: Pat
         answers.append((folder, got_status, {"body": got_body, "causes": causes(result.log)}, status, body))
     wrong = [a for a in answers if a[1] != a[3] or not contains(a[2]["body"], a[4])]
     assert not wrong, "\n".join(f"{f}: got {s} {b}, expected {es} {eb}" for f, s, b, es, eb in wrong)
+
+
+def test_a_created_id_replaces_the_placeholder_of_the_events_on_its_collection() -> None:
+    """Runs without Docker: the substitution `make invoke` and the test above rely on."""
+    register = json.loads((sam_local.EVENTS / "accounts_register_device.json").read_text())
+    update = json.loads((sam_local.EVENTS / "accounts_update_device.json").read_text())
+    placeholder = update["pathParameters"]["deviceId"]
+    created: dict[str, str] = {}
+    new_id = sam_local.created_id(register, {"statusCode": 201, "body": json.dumps({"id": "dev-1"})})
+    created[register["resource"]] = str(new_id)
+
+    sent = sam_local.with_created_ids(update, created)
+
+    assert sent["pathParameters"]["deviceId"] == "dev-1"
+    assert sent["path"].endswith("/devices/dev-1")
+    assert placeholder not in json.dumps(sent)
+    pigeons = json.loads((sam_local.EVENTS / "pigeons_delete_device.json").read_text())
+    assert sam_local.with_created_ids(pigeons, created) == pigeons, "another collection keeps its id"
+    assert sam_local.created_id(register, {"statusCode": 409, "body": json.dumps({"id": "x"})}) is None
