@@ -93,10 +93,11 @@ lint: venv tools
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-# tests/deployment/test_sam_local.py runs sam local when Docker and the Lambda image are there; the
-# summary line says "skipped" with the reason otherwise.
+# The sam local part last and on its own, so its output shows what ran (one line per function) or
+# "SKIPPED ... sam local not run: <reason>" when Docker or the Lambda image is missing.
 test: lint check-java check-npm
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/deployment/test_sam_local.py
+	@$(MAKE) --no-print-directory sam-local
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file
 	cd layers/registry/push_registry/locales && for l in */; do ../../../../$(VENV)/bin/pybabel compile -D pigeons -d . -l $${l%/}; done
