@@ -31,7 +31,7 @@ EXPECTED: list[tuple[str, int | None, Any]] = [
         200,
         {"devices": [{"platform": "android", "device_info": {"device_model": "Pixel 8"}}]},
     ),
-    ("accounts_update_device", 200, {"device_token": "updated_fcm_token"}),
+    ("accounts_update_device", 200, {"device_info": {"app_version": "1.1.0", "os_version": "15.0"}}),
     ("accounts_deactivate_device", 204, None),
     ("camera_set_user_token", 200, {"result": 0, "msg": "Success"}),
     ("user_push_tokens_register", 200, {"userid": "account_123", "device_os": "iOS", "module": "main"}),
