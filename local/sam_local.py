@@ -92,7 +92,8 @@ def build() -> Path:
         ],
         check=True,
         cwd=ROOT,
-        env=sam_environment(),
+        # A makefile-built layer (layers/registry/Makefile) takes its wheels' platform from here.
+        env={**sam_environment(), "REGISTRY_ARCHITECTURE": ARCHITECTURE},
     )
     built = BUILD_DIR / "template.yaml"
     template = yaml.safe_load(built.read_text())  # sam build writes long-form intrinsics: plain YAML
