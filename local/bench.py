@@ -1,7 +1,8 @@
-"""`make bench`: cold start, warm latency, DynamoDB requests and capacity per call, layer size, in one run.
+"""`make bench`: cold start, warm latency, DynamoDB work and cost per call, layer size, in one run.
 
 Everything runs on this machine against DynamoDB Local; numbers are for comparison between runs and
-against the baselines measured in the same run, not absolute Lambda timings.
+against the baselines measured in the same run, not absolute Lambda timings. Cold starts are measured on
+the code as Lambda loads it (local/shipped.py); costs use the list prices of local/prices.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from local import bench_account_size, prices, shipped
 from local.devtoken import make_token
 from local.dynamodb_local import DynamoDBLocal
 from local.server import configure_environment, load_function
@@ -28,12 +30,14 @@ TABLE = "push-registry-bench"
 COLD_RUNS = 7
 WARM_REQUESTS = 1000
 
+# Run with -S and PYTHONDONTWRITEBYTECODE=1 on the unpacked artifact, as Lambda's read-only /var/task
+# and /opt: nothing but the function, the layer and the runtime's boto3 is importable.
 COLD_SCRIPT = """
 import json, sys, time
 started = time.perf_counter()
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+sys.path[:0] = sys.argv[1].split(":")
 import app
-event = json.load(open(sys.argv[3]))
+event = json.load(open(sys.argv[2]))
 class Context:
     function_name = "bench"; function_version = "$LATEST"; memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"; aws_request_id = "bench"
@@ -41,8 +45,9 @@ app.handler(event, Context())
 print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 """
 BOTO3_BASELINE = """
-import json, time
+import json, sys, time
 started = time.perf_counter()
+sys.path[:0] = sys.argv[1].split(":")
 import boto3
 boto3.client("dynamodb")
 print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
@@ -71,8 +76,8 @@ print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 MINIMUM = {
     "accounts POST (first registration)": 1,
     "accounts GET": 1,
-    "accounts PATCH (heartbeat)": 2,
-    "camera POST (token refresh)": 1,
+    "accounts PATCH (heartbeat)": 2,  # the answer shows stored fields: read by id, then one transaction
+    "camera POST (token refresh)": 2,  # the list entry's key (created_at, id) is read with the record
     "camera POST (first registration)": 1,
     "user-push-tokens POST (refresh)": 2,
     "pigeons POST (re-create own)": 2,
@@ -87,6 +92,7 @@ class DynamoDBMeter:
     def __init__(self, client: Any) -> None:
         self.requests = 0
         self.capacity = 0.0
+        self.read_units = 0.0
         self.seconds = 0.0
         self._started = 0.0
         events = client.meta.events
@@ -95,7 +101,7 @@ class DynamoDBMeter:
         events.register("after-call.dynamodb.*", self._after)
 
     def reset(self) -> None:
-        self.requests, self.capacity, self.seconds = 0, 0.0, 0.0
+        self.requests, self.capacity, self.read_units, self.seconds = 0, 0.0, 0.0, 0.0
 
     def _ask_for_capacity(self, params: dict[str, Any], **_: Any) -> None:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
@@ -103,45 +109,92 @@ class DynamoDBMeter:
     def _before(self, **_: Any) -> None:
         self._started = time.perf_counter()
 
-    def _after(self, parsed: dict[str, Any], **_: Any) -> None:
+    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         self.seconds += time.perf_counter() - self._started
         self.requests += 1
         consumed = parsed.get("ConsumedCapacity") or []
         for entry in consumed if isinstance(consumed, list) else [consumed]:
-            self.capacity += float(entry.get("CapacityUnits", 0))
+            units = float(entry.get("CapacityUnits", 0))
+            self.capacity += units
+            # Priced apart (on-demand read units cost a fifth of write units).
+            if model.name in _READS:
+                self.read_units += units
 
 
-def cold_starts(database: DynamoDBLocal, env: dict[str, str]) -> list[tuple[str, float]]:
+_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+
+
+def cold_starts(env: dict[str, str]) -> tuple[float, list[tuple[str, float, float]]]:
+    """The boto3 floor, then each function as a plain build would ship it and as the project ships it."""
     rows = []
-    layer = str(ROOT / "layers" / "registry")
+    layer = shipped.layer_twin()
     with tempfile.TemporaryDirectory() as work:
-        for events_file in sorted((ROOT / "events").glob("*.json")):
-            if events_file.stem in ("env", "token_invalidations_queue"):
-                continue
-            event = json.loads(events_file.read_text())
-            times = []
-            for _ in range(COLD_RUNS):
-                event.setdefault("requestContext", {}).setdefault("identity", {})["sourceIp"] = (
-                    f"10.1.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
-                )
-                path = Path(work) / f"{uuid.uuid4().hex}.json"
-                path.write_text(json.dumps(event))
-                times.append(
-                    _fresh_process(
-                        [COLD_SCRIPT, str(ROOT / "functions" / events_file.stem), layer, str(path)], env
-                    )
-                )
-            rows.append((events_file.stem, statistics.median(times)))
-    return rows
+        root = Path(work)
+        runtime = shipped.runtime_folder(root / "runtime")
+        layers = {
+            "plain": shipped.as_lambda_loads_it(
+                shipped.without_bytecode(layer, root / "plain-layer"), root / "opt-plain"
+            ),
+            "shipped": shipped.as_lambda_loads_it(layer, root / "opt-shipped"),
+        }
+        shipped_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+        floor = statistics.median(
+            _fresh_process([BOTO3_BASELINE, str(runtime)], shipped_env, isolated=True)
+            for _ in range(COLD_RUNS)
+        )
+        try:
+            for events_file in sorted((ROOT / "events").glob("*.json")):
+                if events_file.stem in ("env", "token_invalidations_queue"):
+                    continue
+                built = shipped.function_build(events_file.stem, root / "built")
+                tasks = {
+                    "plain": shipped.as_lambda_loads_it(
+                        shipped.without_bytecode(built, root / "plain" / built.name),
+                        root / "task-plain" / built.name,
+                    ),
+                    "shipped": shipped.as_lambda_loads_it(built, root / "task-shipped" / built.name),
+                }
+                event = json.loads(events_file.read_text())
+                medians = {}
+                for variant in ("plain", "shipped"):
+                    path = ":".join([str(tasks[variant]), str(layers[variant] / "python"), str(runtime)])
+                    times = []
+                    for _ in range(COLD_RUNS):
+                        event.setdefault("requestContext", {}).setdefault("identity", {})["sourceIp"] = (
+                            f"10.1.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+                        )
+                        event_path = root / f"{uuid.uuid4().hex}.json"
+                        event_path.write_text(json.dumps(event))
+                        times.append(
+                            _fresh_process(
+                                [COLD_SCRIPT, path, str(event_path)],
+                                shipped_env,
+                                tasks[variant],
+                                isolated=True,
+                            )
+                        )
+                    medians[variant] = statistics.median(times)
+                rows.append((events_file.stem, medians["plain"], medians["shipped"]))
+        finally:
+            shipped.make_writable(root)
+    return floor, rows
 
 
-def _fresh_process(args: list[str], env: dict[str, str]) -> float:
-    done = subprocess.run([sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True)
+def _fresh_process(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, isolated: bool = False
+) -> float:
+    # -S: no site-packages, so only what the arguments put on sys.path can be imported.
+    command = [sys.executable, *(["-S"] if isolated else []), "-c", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=cwd)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result["ms"]
 
 
-def warm(database: DynamoDBLocal) -> list[tuple[str, float, float, float, float, float]]:
+def warm(
+    database: DynamoDBLocal,
+) -> tuple[list[tuple[str, float, float, float, float, float, float]], list[Any]]:
     configure_environment(TABLE, database.endpoint_url)
     load_function(ROOT / "functions" / "accounts_register_device")
     # Importable only now: configure_environment put the layer on sys.path, as Lambda's /opt/python.
@@ -262,7 +315,7 @@ def warm(database: DynamoDBLocal) -> list[tuple[str, float, float, float, float,
         handler = load_function(ROOT / "functions" / function).handler
         handler(make_event(), Context())  # warm-up
         latencies, outside = [], []
-        requests = capacity = 0.0
+        requests = capacity = read_units = 0.0
         for _ in range(WARM_REQUESTS):
             payload = make_event()
             meter.reset()
@@ -274,6 +327,7 @@ def warm(database: DynamoDBLocal) -> list[tuple[str, float, float, float, float,
             outside.append((elapsed - meter.seconds) * 1000)
             requests += meter.requests
             capacity += meter.capacity
+            read_units += meter.read_units
         cuts = statistics.quantiles(latencies, n=100)
         rows.append(
             (
@@ -283,17 +337,26 @@ def warm(database: DynamoDBLocal) -> list[tuple[str, float, float, float, float,
                 statistics.median(outside),
                 requests / WARM_REQUESTS,
                 capacity / WARM_REQUESTS,
+                prices.per_million_requests(
+                    requests / WARM_REQUESTS,
+                    read_units / WARM_REQUESTS,
+                    (capacity - read_units) / WARM_REQUESTS,
+                ),
             )
         )
-    return rows
+    return rows, bench_account_size.measure(meter)
 
 
 def layer_size() -> str:
+    """The deployed layer (`sam build`'s, for the template's architecture): zipped as uploaded, unzipped."""
     build = ROOT / ".aws-sam" / "build" / "RegistryLayer"
     if not build.exists():
         return "n/a (run `make build`)"
-    total = sum(f.stat().st_size for f in build.rglob("*") if f.is_file())
-    return f"{total / 1024 / 1024:.1f} MiB"
+    mib = 1024 * 1024
+    return (
+        f"{shipped.zipped_size(build) / mib:.1f} MiB zipped (as `sam deploy` uploads it),"
+        f" {shipped.unpacked_size(build) / mib:.1f} MiB unzipped"
+    )
 
 
 def main() -> None:
@@ -303,7 +366,6 @@ def main() -> None:
         create_table(client, TABLE, load_template())
         configure_environment(TABLE, database.endpoint_url)
         env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
-        boto3_ms = statistics.median(_fresh_process([BOTO3_BASELINE], env) for _ in range(COLD_RUNS))
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as ping:
             event = json.loads((ROOT / "events" / "accounts_list_devices.json").read_text())
             event.update(path="/ping", resource="/ping", httpMethod="GET")
@@ -311,32 +373,47 @@ def main() -> None:
         fastapi_ms = statistics.median(
             _fresh_process([FASTAPI_BASELINE, ping.name], env) for _ in range(COLD_RUNS)
         )
-        colds = cold_starts(database, env)
+        boto3_ms, colds = cold_starts(env)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         # Handlers print their EMF metrics as in Lambda (part of the cost); the terminal is spared.
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            warms = warm(database)
+            warms, by_size = warm(database)
 
     print(
         f"\nCold start: median of {COLD_RUNS} fresh Python {sys.version.split()[0]} processes"
-        " (import the handler, serve the first event)"
+        " (import the handler, serve the first event), on the code as Lambda loads it: zipped by SAM,"
+        " unpacked read-only with the zip's dates, no bytecode written;"
+        f" layer built for {shipped.host_architecture()}"
     )
-    print(f"  baseline `import boto3; boto3.client('dynamodb')`: {boto3_ms:7.1f} ms")
-    print(f"  baseline FastAPI + Mangum, one route, boto3 client: {fastapi_ms:7.1f} ms")
-    print(f"  {'function':32} {'ms':>8} {'x boto3':>8} {'x fastapi':>10}")
-    for name, ms in colds:
-        print(f"  {name:32} {ms:8.1f} {ms / boto3_ms:8.2f} {ms / fastapi_ms:10.2f}")
+    print(f"  floor `import boto3; boto3.client('dynamodb')` (runtime's boto3): {boto3_ms:7.1f} ms")
+    print(f"  baseline FastAPI + Mangum, one route, boto3 client (dev venv): {fastapi_ms:7.1f} ms")
+    print(
+        f"  {'function':32} {'plain build ms':>15} {'x boto3':>8} {'shipped ms':>11} {'x boto3':>8}"
+        f" {'x fastapi':>10}"
+    )
+    for name, plain, ms in colds:
+        print(
+            f"  {name:32} {plain:15.1f} {plain / boto3_ms:8.2f} {ms:11.1f} {ms / boto3_ms:8.2f}"
+            f" {ms / fastapi_ms:10.2f}"
+        )
     print(f"\nWarm, in-process against DynamoDB Local, {WARM_REQUESTS} requests each")
     print(
         f"  {'endpoint':36} {'p50 ms':>7} {'p99 ms':>7} {'outside DDB p50':>16}"
-        f" {'DDB req':>8} {'min':>4} {'capacity':>9}"
+        f" {'DDB req':>8} {'min':>4} {'capacity':>9} {'$ per 1M':>9}"
     )
-    for label, p50, p99, outside, requests, capacity in warms:
+    for label, p50, p99, outside, requests, capacity, cost in warms:
         print(
             f"  {label:36} {p50:7.2f} {p99:7.2f} {outside:16.2f}"
-            f" {requests:8.2f} {MINIMUM[label]:4d} {capacity:9.2f}"
+            f" {requests:8.2f} {MINIMUM[label]:4d} {capacity:9.2f} {cost:9.2f}"
         )
-    print(f"\nBuilt layer, unzipped: {layer_size()}")
+    print(
+        f"  $ per 1M: DynamoDB on-demand units + Lambda 512 MB arm64 + API Gateway REST, us-east-1 list"
+        f" prices of {prices.PRICES_AS_OF} (local/prices.py); Lambda time assumed"
+        f" {prices.ASSUMED_MS_BASE:.0f} ms"
+        f" + {prices.ASSUMED_MS_PER_DYNAMODB_REQUEST:.0f} ms per DynamoDB request"
+    )
+    bench_account_size.report(by_size)
+    print(f"\nBuilt layer: {layer_size()}")
 
 
 if __name__ == "__main__":

@@ -16,5 +16,6 @@ authenticator = runtime.authenticator()
 def handler(request: Request) -> Response:
     owner = accounts.account_of(request, authenticator)
     change = accounts.device_change(request.json_object(settings().max_body_bytes))
-    registration = registry.update_device(owner, request.path_parameters.get("deviceId", ""), change)
+    device_id = request.path_parameters.get("deviceId", "")
+    registration = registry.update_device(owner, device_id, change, seen_as=accounts.as_seen)
     return Response(200, accounts.device_body(registration))

@@ -13,5 +13,9 @@ invalidations = runtime.invalidations()
 @endpoint("internal", dialect)
 def handler(request: Request) -> Response:
     batch = internal.invalidations_of(request.required_json_object(256 * 1024))
-    results = [{"token": item.token, "status": invalidations.apply(item).value} for item in batch]
+    # A batch that cannot finish answers 503 listing each item's status, those not done `not_processed`.
+    statuses = invalidations.apply_all(batch)
+    results = [
+        {"token": item.token, "status": status.value} for item, status in zip(batch, statuses, strict=True)
+    ]
     return Response(200, {"results": results})

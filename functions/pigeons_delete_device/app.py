@@ -15,6 +15,7 @@ limiter = runtime.per_user_limiter()
 
 @endpoint("pigeons", dialect)
 def handler(request: Request) -> Response:
-    user, _ = pigeons.caller_of(request, authenticator, platform_keys, limiter)
-    registry.deactivate_device(user, request.path_parameters.get("id", ""))
+    user, tenant = pigeons.caller_of(request, authenticator, platform_keys, limiter)
+    # Scoped to the platform key: another tenant's registration of the same user is not found.
+    registry.deactivate_device(user, request.path_parameters.get("id", ""), tenant=tenant)
     return Response(204)

@@ -18,8 +18,7 @@ metrics.set_default_dimensions(api="internal")
 
 def invalidate(record: SQSRecord) -> None:
     """One message: `{"invalidations": [{"token", "reason"}, ...]}`; a failure retries it, then the DLQ."""
-    for item in internal.invalidations_of(json.loads(record.body)):
-        invalidations.apply(item)
+    invalidations.apply_all(internal.invalidations_of(json.loads(record.body)))
 
 
 @logger.inject_lambda_context(clear_state=True)

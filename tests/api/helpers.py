@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from push_registry.registration import Registration
 
 
 def new_user() -> str:
@@ -65,3 +68,14 @@ def live_devices(base_url: str, user: str, token: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     devices: list[dict[str, Any]] = response.json()["devices"]
     return devices
+
+
+def stored_registrations(user: str) -> list[Registration]:
+    """The user's live registrations as the registry stores them (every API's fields, under shared names).
+
+    Read through the layer, over the local API's DynamoDB Local: the accounts API shows only what
+    seed 004 can describe.
+    """
+    from push_registry import runtime  # here: it reads the environment the local API set
+
+    return runtime.registry().list_devices(user, 100).devices

@@ -7,10 +7,16 @@ Registrations and their token guards:
 - every live token guard names a live, active registration of its owner, with its device id, under the
   same token digest and with the same expiry;
 - every live, active registration is named by the guard of its token (so one per token digest);
+Registrations and their list entries (OWNER#<owner>/LIVE#<created_at>#<id>):
+- every live, active registration has its list entry, a copy of it attribute for attribute;
+- every live list entry is the copy of a live, active registration of its owner with that id (so a
+  deactivated registration has none, and a moved token leaves none behind);
+- a registration id issued here names its creation instant, which is the registration's created_at;
 Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
 - every live DEVICE guard names a live record of its phone with that device id;
+- a live pre-signup token is under one phone (stated on its own, as "one live registration per token");
 and every item of a known kind is well formed (keys derived from its fields, known values, expiry
 consistent with the last use and the configured lifetime).
 
@@ -19,10 +25,11 @@ Reports name items by key: token digests, never raw tokens.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,6 +68,7 @@ _RECORD_FIELDS: FieldSpec = {
 }
 _DEVICE_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id",), "N": ("expires_at",)}}
 _PRESIGNUP_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id", "phone"), "N": ("expires_at",)}}
+_ROSTER_FIELDS: FieldSpec = {"required": {"S": ("version",), "N": ("expires_at",)}}
 
 
 @dataclass(frozen=True, order=True)
@@ -147,16 +155,35 @@ def text(item: Item | None, name: str) -> str | None:
     return value.get("S") if isinstance(value, dict) else None
 
 
+def id_created_at(registration_id: str) -> str | None:
+    """The creation stamp an id issued by the registry names (8 bytes of epoch microseconds first)."""
+    try:
+        raw = base64.urlsafe_b64decode(registration_id + "=" * (-len(registration_id) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    if len(registration_id) != 59 or len(raw) != 44:
+        return None
+    try:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int.from_bytes(raw[:8], "big"))
+    except OverflowError:
+        return None
+    return moment.isoformat(timespec="microseconds")
+
+
 def kind_of(key: Key) -> str:
     pk, sk = key
-    if pk.startswith("OWNER#"):
+    if pk.startswith("OWNER#") and sk.startswith("TOKEN#"):
         return "registration"
+    if pk.startswith("OWNER#") and sk.startswith("LIVE#"):
+        return "entry"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
         return "record"
     if pk.startswith("PHONE#") and sk.startswith("DEVICE#"):
         return "device-guard"
+    if pk.startswith("PHONE#") and sk == "ROSTER":
+        return "phone-roster"
     if pk.startswith("PRESIGNUP_TOKEN#"):
         return "presignup-guard"
     if pk.startswith("RATE#"):
@@ -190,17 +217,21 @@ class _Audit:
     def run(self) -> list[Violation]:
         shapes: dict[str, Callable[[Key, Item], bool]] = {
             "registration": self.registration,
+            "entry": self.entry,
             "guard": self.registration_guard,
             "record": self.record,
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
+            "phone-roster": lambda key, item: self.fields(key, item, _ROSTER_FIELDS),
         }
         links: dict[str, Callable[[Key, Item], None]] = {
-            "registration": self.registration_is_guarded,
+            "registration": self.registration_is_guarded_and_listed,
+            "entry": self.entry_copies_registration,
             "guard": self.guard_names_registration,
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
+            "phone-roster": lambda key, item: None,  # a version only: nothing to follow
         }
         usable: dict[Key, Item] = {}
         for key, item in self.items.items():
@@ -275,10 +306,9 @@ class _Audit:
         if key[1] != f"TOKEN#{token_digest(token)}":
             self.report("key-mismatch", key, "sk is not TOKEN#<sha256 of the stored token>")
             return False
-        try:
-            uuid.UUID(item["id"]["S"])
-        except ValueError:
-            self.report("bad-id", key, "id is not a UUID")
+        created_by_id = id_created_at(item["id"]["S"])
+        if not item["id"]["S"] or (created_by_id is not None and created_by_id != item["created_at"]["S"]):
+            self.report("bad-id", key, "the id does not name the registration's created_at")
         if item["provider"]["S"] not in set(Provider):
             self.report("bad-value", key, f"provider {item['provider']['S']!r} is unknown")
         if "platform" in item and item["platform"]["S"] not in set(Platform):
@@ -302,6 +332,21 @@ class _Audit:
             self.report(
                 "bad-expiry", key, f"expires_at {item['expires_at']['N']} != {basis} + lifetime {expected}"
             )
+
+    def entry(self, key: Key, item: Item) -> bool:
+        """A list entry has the registration's shape, under LIVE#<created_at>#<id> of its own fields."""
+        if not self.fields(key, item, _REGISTRATION_FIELDS):
+            return False
+        expected = (f"OWNER#{item['owner']['S']}", f"LIVE#{item['created_at']['S']}#{item['id']['S']}")
+        if key != expected:
+            self.report("key-mismatch", key, "not OWNER#<owner>/LIVE#<created_at>#<id> of its own fields")
+            return False
+        if not is_well_formed_token(item["token"]["S"]):
+            self.report("bad-token", key, "the stored token is not 1-4096 printable ASCII characters")
+            return False
+        if item["active"] != {"BOOL": True} and int(item["expires_at"]["N"]) > self.now:
+            self.report("dangling-entry", key, "lists a deactivated registration")
+        return True
 
     def registration_guard(self, key: Key, item: Item) -> bool:
         if not self.fields(key, item, _REGISTRATION_GUARD_FIELDS):
@@ -360,6 +405,37 @@ class _Audit:
         return True
 
     # ------------------------------------------------------------------ cross-references
+
+    def registration_is_guarded_and_listed(self, key: Key, registration: Item) -> None:
+        self.registration_is_guarded(key, registration)
+        entry_key = (key[0], f"LIVE#{text(registration, 'created_at')}#{text(registration, 'id')}")
+        entry = self.live(entry_key)
+        if entry is None:
+            self.report(
+                "unlisted-registration", key, f"live and active, but its list entry {entry_key[1]} is absent"
+            )
+        elif {k: v for k, v in entry.items() if k != "sk"} != {
+            k: v for k, v in registration.items() if k != "sk"
+        }:
+            differ = sorted(
+                name
+                for name in set(entry) | set(registration)
+                if name != "sk" and entry.get(name) != registration.get(name)
+            )
+            self.report("stale-entry", entry_key, f"differs from its registration in {differ}")
+
+    def entry_copies_registration(self, key: Key, entry: Item) -> None:
+        target = (key[0], f"TOKEN#{token_digest(entry['token']['S'])}")
+        registration = self.items.get(target)
+        if registration is None:
+            self.report("dangling-entry", key, f"lists {text(entry, 'id')}: no registration {target[1]}")
+        elif not is_live(registration, self.now) or text(registration, "id") != text(entry, "id"):
+            self.report(
+                "dangling-entry",
+                key,
+                f"lists {text(entry, 'id')}, but {target[1]} is registration {text(registration, 'id')}, "
+                f"{'live' if is_live(registration, self.now) else 'not live'}",
+            )
 
     def registration_is_guarded(self, key: Key, registration: Item) -> None:
         guard_key = (key[1], "GUARD")  # TOKEN#<digest>
@@ -469,7 +545,7 @@ class _Audit:
     def no_shared_tokens(self) -> None:
         """Implied by the guard checks; stated on its own so that a report says it in these words."""
         registrations = Counter(
-            k[1] for k, item in self.items.items() if k[0].startswith("OWNER#") and is_live(item, self.now)
+            k[1] for k, item in self.items.items() if kind_of(k) == "registration" and is_live(item, self.now)
         )
         records = Counter(
             token_digest(item["token"]["S"])
@@ -482,6 +558,14 @@ class _Audit:
         for digest, count in records.items():
             if count > 1:
                 self.report("shared-token", (f"PRESIGNUP_TOKEN#{digest}", "*"), f"{count} live records")
+        phones: dict[str, set[str]] = {}
+        for k, item in self.items.items():
+            if k[1].startswith("PRESIGNUP#") and is_live(item, self.now):
+                phones.setdefault(token_digest(item["token"]["S"]), set()).add(item["phone"]["S"])
+        for digest, under in phones.items():
+            if len(under) > 1:
+                where = (f"PRESIGNUP_TOKEN#{digest}", "*")
+                self.report("token-on-two-phones", where, f"live under {len(under)} phones")
         devices = Counter(
             (k[0], text(item, "device_id"))
             for k, item in self.items.items()

@@ -126,7 +126,11 @@ def test_mass_assignment_is_rejected_or_ignored_never_stored(
     assert accounts.status_code == 400  # the accounts API rejects unknown fields
     for url, body, extra in (
         (f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": new_push_token()}, {}),
-        (f"{local_api}/v1/user-push-tokens/register", {"push_token": new_push_token()}, {}),
+        (
+            f"{local_api}/v1/user-push-tokens/register",
+            {"push_token": new_push_token(), "device_os": "Android"},
+            {},
+        ),
         (
             f"{local_api}/api/v1/pigeons/chat/devices",
             {"token": new_push_token(), "platform": "ios"},

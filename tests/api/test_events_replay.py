@@ -53,7 +53,9 @@ def fresh_account(ddb_local: Any) -> Registry:
     return registry
 
 
-def seed_device(ddb_local: Any, device_id: str, token: str) -> None:
+def seed_device(
+    ddb_local: Any, device_id: str, token: str, source: str = "accounts", tenant: str | None = None
+) -> None:
     now = datetime.now(UTC)
     RegistrationStore(ddb_local.client, ddb_local.table_name).add(
         Registration(
@@ -66,7 +68,8 @@ def seed_device(ddb_local: Any, device_id: str, token: str) -> None:
             updated_at=now,
             last_used_at=now,
             expires_at=expiry_after(now, timedelta(days=30)),
-            source="accounts",
+            source=source,
+            tenant=tenant,
         ),
         now,
     )
@@ -133,7 +136,8 @@ def test_pigeons_delete_event(
     fresh_account: Registry, ddb_local: Any, load_handler: Callable[[str], ModuleType]
 ) -> None:
     device_id = event("pigeons_delete_device")["pathParameters"]["id"]
-    seed_device(ddb_local, device_id, "token-before-pigeons-delete")
+    # A chat backoffice registration under the platform of the event's X-PUBLIC-KEY (tenant "local").
+    seed_device(ddb_local, device_id, "token-before-pigeons-delete", source="pigeons", tenant="local")
 
     assert invoke(load_handler, "pigeons_delete_device") == (204, None)
     assert invoke(load_handler, "pigeons_delete_device")[0] == 404

@@ -70,9 +70,10 @@ def configured_api(ddb_local: Any) -> Iterator[str]:
         while True:
             assert server.poll() is None, "the configured local API exited"
             try:
-                requests.get(f"{base_url}/unknown", timeout=1)
+                requests.get(f"{base_url}/unknown", timeout=5)
                 break
-            except requests.ConnectionError:
+            # Listening but slow to answer its first request (a busy machine) is "not ready yet" too.
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline, "the configured local API did not start"
                 time.sleep(0.2)
         yield base_url

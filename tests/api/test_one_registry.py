@@ -35,7 +35,9 @@ def test_a_token_moves_across_apis_and_stays_single(
     }
     assert (
         post(
-            f"{local_api}/v1/user-push-tokens/register", {"push_token": push}, token=make_token(nest_user)
+            f"{local_api}/v1/user-push-tokens/register",
+            {"push_token": push, "device_os": "Android"},
+            token=make_token(nest_user),
         ).status_code
         == 200
     )
@@ -86,7 +88,11 @@ def test_concurrent_upserts_of_one_token_through_every_api_leave_one_registratio
             case 1:
                 url, body, extra = f"{local_api}/user/setusertoken", {"msgType": "APNS", "msgToken": push}, {}
             case 2:
-                url, body, extra = f"{local_api}/v1/user-push-tokens/register", {"push_token": push}, {}
+                url, body, extra = (
+                    f"{local_api}/v1/user-push-tokens/register",
+                    {"push_token": push, "device_os": "iOS"},
+                    {},
+                )
             case _:
                 url, body = f"{local_api}/api/v1/pigeons/chat/devices", {"token": push, "platform": "ios"}
                 extra = {"X-PUBLIC-KEY": "pk_local_pigeons"}

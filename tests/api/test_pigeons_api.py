@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.helpers import live_devices, new_push_token, new_user, post
+from push_registry.registration import token_digest
+from tests.api.helpers import live_devices, new_push_token, new_user, post, stored_registrations
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,13 @@ def test_the_seed_request_registers_the_token(backoffice: Callable[..., Backoffi
     assert (body["data"]["token"], body["data"]["platform"]) == ("fGxR8hJ3T...", "android")
     [device] = user.devices()
     assert device["id"] == body["data"]["id"]
-    assert device["device_info"] == SEED_BODY["device"]
+    assert device["device_info"] == {
+        "app_version": "1.0.0",
+        "os_version": "14",
+        "device_model": "Samsung Galaxy S23",
+    }
+    [stored] = stored_registrations(user.user)
+    assert stored.device_info == SEED_BODY["device"]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +152,8 @@ def test_registering_again_re_creates_the_registration(backoffice: Callable[...,
     second = user.register({"token": token, "platform": "ios", "device": {"os": "iOS"}}).json()["data"]
 
     assert second["id"] != first["id"]
-    assert [(d["id"], d["device_info"]) for d in user.devices()] == [(second["id"], {"os": "iOS"})]
+    assert [d["id"] for d in user.devices()] == [second["id"]]
+    assert [(r.id, r.device_info) for r in stored_registrations(user.user)] == [(second["id"], {"os": "iOS"})]
 
 
 def test_a_token_held_by_another_user_moves(backoffice: Callable[..., Backoffice]) -> None:
@@ -222,3 +230,42 @@ def test_the_61st_request_in_a_minute_is_429_with_retry_after(backoffice: Callab
     assert limited.json() == {"message": "Too Many Attempts."}
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert backoffice().register({}).status_code == 422, "another user keeps its own budget"
+
+
+OTHER_KEY = "pk_other_platform"  # tests/conftest.py: the tenant "other-platform"
+
+
+def test_a_delete_under_another_platforms_key_is_404_and_changes_nothing(
+    backoffice: Callable[..., Backoffice],
+) -> None:
+    # Seed 001: a token belongs to the user *and* the platform of its X-PUBLIC-KEY.
+    owner = backoffice()
+    device_id = owner.register({"token": new_push_token(), "platform": "android"}).json()["data"]["id"]
+
+    refused = owner.delete(device_id, **{"X-PUBLIC-KEY": OTHER_KEY, "Accept-Language": "en"})
+
+    assert (refused.status_code, refused.json()) == (404, {"message": "Device token not found."})
+    assert [d["id"] for d in owner.devices()] == [device_id]
+    assert owner.delete(device_id).status_code == 204  # under its own platform's key
+
+
+def test_a_take_over_through_another_api_records_that_api_and_not_the_previous_tenant(
+    local_api: str, backoffice: Callable[..., Backoffice], make_token: Callable[..., str], ddb_local: Any
+) -> None:
+    push = new_push_token()
+    previous = backoffice()
+    assert previous.register({"token": push, "platform": "android"}).status_code == 201
+    taker = backoffice()  # a backoffice user that also uses the user-push-tokens app
+
+    taken = post(f"{local_api}/v1/user-push-tokens/register", {"push_token": push}, token=taker.jwt)
+
+    assert taken.status_code == 200, taken.text
+    sk = f"TOKEN#{token_digest(push)}"
+    stored = ddb_local.client.get_item(
+        TableName=ddb_local.table_name, Key={"pk": {"S": f"OWNER#{taker.user}"}, "sk": {"S": sk}}
+    )["Item"]
+    assert stored["source"] == {"S": "user-push-tokens"}
+    assert "tenant" not in stored
+    # So the previous holder's platform key does not reach the registration any more.
+    assert taker.delete(taken.json()["id"]).status_code == 404
+    assert [d["id"] for d in taker.devices()] == [taken.json()["id"]]

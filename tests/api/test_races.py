@@ -18,12 +18,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from local.template import create_table, load_template
 from push_registry.presignup import PreSignup, PreSignupPost
@@ -59,6 +60,7 @@ class Call:
 class Reply:
     status: int
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def loopback_address() -> str:
@@ -102,7 +104,8 @@ def race(base_url: str, calls: Sequence[Call]) -> list[Reply]:
             payload = response.read()
         finally:
             connection.close()
-        return Reply(response.status, json.loads(payload) if payload else None)
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return Reply(response.status, json.loads(payload) if payload else None, headers)
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(send, connections, calls))
@@ -121,7 +124,9 @@ def registration(api: str, user: str, push: str, jwt: str) -> Call:
         case "camera":
             return Call("POST", "/user/setusertoken", {"msgType": "FCM", "msgToken": push}, jwt)
         case "user-push-tokens":
-            return Call("POST", "/v1/user-push-tokens/register", {"push_token": push}, jwt)
+            return Call(
+                "POST", "/v1/user-push-tokens/register", {"push_token": push, "device_os": "Android"}, jwt
+            )
         case "pigeons":
             body = {"token": push, "platform": "android"}
             return Call("POST", "/api/v1/pigeons/chat/devices", body, jwt, (("X-PUBLIC-KEY", PIGEONS_KEY),))
@@ -129,9 +134,21 @@ def registration(api: str, user: str, push: str, jwt: str) -> Call:
 
 
 # Each API's answer to a valid registration: the accounts API refuses a held token (409), the others
-# take it over (camera and user-push-tokens answer 200, the chat backoffice 201).
+# take it over (camera and user-push-tokens answer 200, the chat backoffice 201). The two whose answer
+# names the record may also answer 503 with Retry-After when a crowd keeps handing the token on faster
+# than they can take it: a success must name a registration that was written.
 SUCCESS = {"accounts": 201, "camera": 200, "user-push-tokens": 200, "pigeons": 201}
-ALLOWED = {"accounts": {201, 409}, "camera": {200}, "user-push-tokens": {200}, "pigeons": {201}}
+ALLOWED = {"accounts": {201, 409}, "camera": {200}, "user-push-tokens": {200, 503}, "pigeons": {201, 503}}
+
+
+def named_record(api: str, body: Any) -> str | None:
+    """The registration id a success body names (the camera app's BaseResponse names none)."""
+    match api:
+        case "accounts" | "user-push-tokens":
+            return str(body["id"])
+        case "pigeons":
+            return str(body["data"]["id"])
+    return None
 
 
 def register_for_setup(base_url: str, user: str, push: str, jwt: str) -> str:
@@ -190,6 +207,7 @@ def test_fifty_users_registering_one_token_through_every_api_leave_one_registrat
     tally = sorted(Counter(statuses).items())
     # Then liveness: every request got an answer its API's rules allow, never a 5xx.
     assert all(status in ALLOWED[api] for api, status in statuses), f"(api, status) x count: {tally}"
+    assert all(int(reply.headers["retry-after"]) >= 1 for reply in replies if reply.status == 503), tally
     # Nobody held the token before, so no refusal names one of the caller's own devices.
     refusals = [reply.body for reply in replies if reply.status == 409]
     assert all(body == {"message": "Device token already registered", "code": TAKEN} for body in refusals)
@@ -199,6 +217,14 @@ def test_fifty_users_registering_one_token_through_every_api_leave_one_registrat
         user for (api, user), (_, status) in zip(racers, statuses, strict=True) if status == SUCCESS[api]
     }
     assert holder["owner"]["S"] in winners
+    # The holder's own answer names the registration that holds the token (and its owner).
+    owner = holder["owner"]["S"]
+    [(holder_api, holder_reply)] = [
+        (api, reply) for (api, user), reply in zip(racers, replies, strict=True) if user == owner
+    ]
+    assert named_record(holder_api, holder_reply.body) in (None, holder["id"]["S"])
+    if holder_api == "user-push-tokens":
+        assert holder_reply.body["userid"] == holder["owner"]["S"]
     listed = {user: live_devices(local_api, user, jwts[user]) for _, user in racers}
     assert {user: [d["id"] for d in devices] for user, devices in listed.items() if devices} == {
         holder["owner"]["S"]: [holder["id"]["S"]]
@@ -435,6 +461,104 @@ def test_presignup_posts_racing_on_one_phone_end_as_some_serial_order_of_the_mer
         )
 
 
+def live_phones_of(dump: list[Item], token: str) -> list[str]:
+    """The phones under which a pre-signup token has a live record (one entry per record)."""
+    return sorted(
+        item["phone"]["S"]
+        for item in dump
+        if item["sk"]["S"].startswith("PRESIGNUP#") and item["token"]["S"] == token and is_live(item, now())
+    )
+
+
+def test_one_token_posted_to_two_phones_at_once_ends_live_under_one_phone(
+    local_api: str, invariants: Callable[[], list[Item]]
+) -> None:
+    # Both posts read one snapshot: the post to P2 moves the record, the post to P1 keeps it where it
+    # was. Unconditioned, the second re-created the moved record on P1 (8 of 12 rounds in the report).
+    for round_number in range(12):
+        p1, p2 = (f"+9197{random.randint(0, 10**8 - 1):08d}" for _ in range(2))
+        token = f"fcm-two-phones-{uuid.uuid4().hex}"
+        body = presignup_post(p1, (token, None)).body
+        assert post(f"{local_api}/api/public/fcm-token", body).status_code == 201
+
+        replies = race(local_api, [presignup_post(p2, (token, None)), presignup_post(p1, (token, None))])
+
+        context = f"round {round_number}: {[(r.status, r.body) for r in replies]}"
+        assert [r.status for r in replies] == [201, 201], context
+        # Each post answers the record's id: the token has one record, kept across the move.
+        assert replies[0].body["id"] == replies[1].body["id"], context
+        phones = live_phones_of(invariants(), token)
+        assert len(phones) == 1, f"{context}: live under {len(phones)} phones"
+        assert phones[0] in (p1, p2), context
+
+
+def test_many_posts_for_one_phone_from_many_addresses_leave_at_most_the_cap_live(
+    local_api: str, invariants: Callable[[], list[Item]]
+) -> None:
+    # The report: 25 posts from 25 source addresses left 25 live records for one phone.
+    cap = settings().presignup_max_records_per_phone
+    phone = f"+9195{random.randint(0, 10**8 - 1):08d}"
+    tokens = [f"fcm-crowd-{uuid.uuid4().hex}" for _ in range(25)]
+    for token in tokens[:3]:  # some already there, so that the race must evict as it adds
+        assert post(f"{local_api}/api/public/fcm-token", presignup_post(phone, (token, None)).body).ok
+
+    replies = race(local_api, [presignup_post(phone, (token, None)) for token in tokens[3:]])
+
+    assert {r.status for r in replies} <= {201, 503}, [(r.status, r.body) for r in replies]
+    assert all(int(r.headers["retry-after"]) >= 1 for r in replies if r.status == 503)
+    dump = invariants()
+    live = [
+        item
+        for item in dump
+        if item["pk"]["S"] == f"PHONE#{phone}"
+        and item["sk"]["S"].startswith("PRESIGNUP#")
+        and is_live(item, now())
+    ]
+    assert len(live) == cap, f"{len(live)} live records for one phone, cap {cap}"
+    # The OTP sender gets those, newest post first.
+    looked_up = requests.post(
+        f"{local_api}/internal/presignup-tokens/lookup", json={"phone": phone}, timeout=10
+    )
+    answered = looked_up.json()["tokens"]
+    assert sorted(t["id"] for t in answered) == sorted(item["id"]["S"] for item in live)
+    posted = [t["last_posted_at"] for t in answered]
+    assert posted == sorted(posted, reverse=True)
+
+
+class PostsAfterAnotherPost(PreSignupStore):
+    """A real store whose next save first lets another post run to completion: the race, made certain."""
+
+    def __init__(self, client: Any, table: str, meanwhile: Callable[[], object]) -> None:
+        super().__init__(client, table)
+        self._meanwhile: Callable[[], object] | None = meanwhile
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return super().save(*args, **kwargs)
+
+
+def test_a_post_that_read_the_record_before_another_moved_it_does_not_bring_it_back(
+    ddb_local: Any, invariants: Callable[[], list[Item]]
+) -> None:
+    p1, p2 = (f"+9196{random.randint(0, 10**8 - 1):08d}" for _ in range(2))
+    token = f"fcm-moved-meanwhile-{uuid.uuid4().hex}"
+    plain = PreSignup(PreSignupStore(ddb_local.client, ddb_local.table_name))
+    record, _ = plain.register(PreSignupPost(phone=p1, token=token))
+    moved = PostsAfterAnotherPost(
+        ddb_local.client,
+        ddb_local.table_name,
+        meanwhile=lambda: plain.register(PreSignupPost(phone=p2, token=token)),
+    )
+
+    # Reads the record on P1, then the other post moves it to P2, then this one writes what it read.
+    kept, _ = PreSignup(moved).register(PreSignupPost(phone=p1, token=token))
+
+    assert kept.id == record.id
+    assert live_phones_of(invariants(), token) == [p1]  # moved back by the later post, once
+
+
 # ---------------------------------------------------------------------- the checker can fail
 
 
@@ -459,6 +583,10 @@ class Scratch:
 
     def registration(self, owner: str, name: str) -> tuple[str, str]:
         return f"OWNER#{owner}", f"TOKEN#{token_digest(self.tokens[name])}"
+
+    def entry(self, owner: str, name: str) -> tuple[str, str]:
+        registration = self.get(*self.registration(owner, name))
+        return f"OWNER#{owner}", f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"
 
     def guard(self, name: str) -> tuple[str, str]:
         return f"TOKEN#{token_digest(self.tokens[name])}", "GUARD"
@@ -562,6 +690,43 @@ def _registration_bad_values(s: Scratch) -> None:
     s.put({**registration, "source": {"S": "fax"}, "raw_copy": registration["token"]})
 
 
+def _entry_deleted(s: Scratch) -> None:
+    s.remove(*s.entry("alice", "live"))
+
+
+def _entry_stale(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    s.put({**s.get(pk, sk), "device_info": {"M": {"app_version": {"S": "0.0.1"}}}})
+
+
+def _entry_of_deactivated(s: Scratch) -> None:
+    registration = s.get(*s.registration("bob", "off"))
+    s.put({**registration, "sk": {"S": f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"}})
+
+
+def _entry_left_by_a_moved_token(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    entry = s.get(pk, sk)
+    s.put({**entry, "token": {"S": s.tokens["p1"]}})
+
+
+def _entry_under_another_key(s: Scratch) -> None:
+    pk, sk = s.entry("alice", "live")
+    s.put({**s.get(pk, sk), "sk": {"S": sk.replace("LIVE#2", "LIVE#1")}})
+
+
+def _id_not_naming_created_at(s: Scratch) -> None:
+    pk, sk = s.registration("alice", "live")
+    registration = s.get(pk, sk)
+    entry_key = s.entry("alice", "live")
+    other = "2001-01-01T00:00:00.000000+00:00"
+    s.put({**registration, "created_at": {"S": other}})
+    s.remove(*entry_key)
+    s.put(
+        {**registration, "created_at": {"S": other}, "sk": {"S": f"LIVE#{other}#{registration['id']['S']}"}}
+    )
+
+
 def _record_deleted(s: Scratch) -> None:
     record = s.record_of("p1")
     s.remove(record["pk"]["S"], record["sk"]["S"])
@@ -587,6 +752,12 @@ def _two_records_for_one_token(s: Scratch) -> None:
     record = s.record_of("p2")
     copy = str(uuid.uuid4())
     s.put({**record, "sk": {"S": f"PRESIGNUP#{copy}"}, "id": {"S": copy}})
+
+
+def _token_under_two_phones(s: Scratch) -> None:
+    # What the unconditioned pre-signup race left: the record re-created on its old phone.
+    record = s.record_of("p2")
+    s.put({**record, "pk": {"S": "PHONE#+919876500002"}, "phone": {"S": "+919876500002"}})
 
 
 def _unknown_item(s: Scratch) -> None:
@@ -627,19 +798,35 @@ def _expired_garbage_only(s: Scratch) -> None:
     [
         pytest.param(lambda s: None, set(), id="consistent"),
         pytest.param(_expired_garbage_only, set(), id="expired-items-are-absent"),
-        pytest.param(_dangling_guard, {"dangling-guard"}, id="guard-without-registration"),
+        pytest.param(_dangling_guard, {"dangling-guard", "dangling-entry"}, id="guard-without-registration"),
         pytest.param(_guard_deleted, {"unguarded-registration"}, id="registration-without-guard"),
         pytest.param(
             _guard_names_another_device, {"dangling-guard", "unguarded-registration"}, id="guard-other-device"
         ),
         pytest.param(_guard_names_deactivated, {"dangling-guard"}, id="guard-of-deactivated"),
         pytest.param(
-            _second_live_registration, {"unguarded-registration", "shared-token"}, id="two-live-registrations"
+            _second_live_registration,
+            {"unguarded-registration", "unlisted-registration", "shared-token"},
+            id="two-live-registrations",
         ),
         pytest.param(_guard_expires_early, {"expiry-mismatch"}, id="guard-expiry-differs"),
-        pytest.param(_registration_missing_field, {"missing-field", "dangling-guard"}, id="missing-field"),
+        pytest.param(
+            _registration_missing_field,
+            {"missing-field", "dangling-guard", "dangling-entry"},
+            id="missing-field",
+        ),
         pytest.param(_registration_under_wrong_digest, {"key-mismatch"}, id="wrong-digest-key"),
-        pytest.param(_registration_bad_values, {"bad-value", "unknown-field"}, id="bad-values"),
+        pytest.param(
+            _registration_bad_values, {"bad-value", "unknown-field", "stale-entry"}, id="bad-values"
+        ),
+        pytest.param(_entry_deleted, {"unlisted-registration"}, id="registration-without-list-entry"),
+        pytest.param(_entry_stale, {"stale-entry"}, id="list-entry-differs"),
+        pytest.param(_entry_of_deactivated, {"dangling-entry"}, id="list-entry-of-deactivated"),
+        pytest.param(
+            _entry_left_by_a_moved_token, {"dangling-entry", "stale-entry"}, id="list-entry-of-another-token"
+        ),
+        pytest.param(_entry_under_another_key, {"key-mismatch"}, id="list-entry-wrong-key"),
+        pytest.param(_id_not_naming_created_at, {"bad-id"}, id="id-not-naming-created-at"),
         pytest.param(_record_deleted, {"dangling-guard"}, id="presignup-guards-without-record"),
         pytest.param(_record_token_guard_deleted, {"unguarded-record"}, id="presignup-record-without-guard"),
         pytest.param(
@@ -649,6 +836,11 @@ def _expired_garbage_only(s: Scratch) -> None:
         ),
         pytest.param(
             _two_records_for_one_token, {"unguarded-record", "shared-token"}, id="two-records-one-token"
+        ),
+        pytest.param(
+            _token_under_two_phones,
+            {"unguarded-record", "shared-token", "token-on-two-phones"},
+            id="presignup-token-under-two-phones",
         ),
         pytest.param(_unknown_item, {"unknown-item"}, id="unknown-item"),
     ],

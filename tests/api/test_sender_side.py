@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import requests
 
+from local.events import LambdaContext
+from local.template import load_template
+from push_registry import runtime
+from push_registry.apis.internal import MAX_INVALIDATIONS
+from push_registry.presignup import PreSignup, PreSignupPost
+from push_registry.registration import token_digest
+from push_registry.registry import NewDevice, Registry
+from push_registry.storage import PreSignupStore, RegistrationStore
 from tests.api.helpers import new_push_token, new_user, post
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +120,159 @@ def test_the_queue_consumer_reports_only_the_failed_message(
 
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
     assert requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"] == []
+
+
+# ---------------------------------------------------------------------- invalidation batches and time
+
+# The latency the issue's measurement used: a read 4 ms, a transaction 12 ms.
+READ_SECONDS, TRANSACTION_SECONDS = 0.004, 0.012
+FUNCTION_TIMEOUT = float(load_template()["Globals"]["Function"]["Timeout"])
+
+
+def invalidations_event(tokens: list[str]) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / "internal_token_invalidations.json").read_text())
+    event["body"] = json.dumps({"invalidations": [{"token": t, "reason": "UNREGISTERED"} for t in tokens]})
+    return event
+
+
+class Operations:
+    """The DynamoDB calls the runtime client makes, by name (a botocore event hook; nothing replaced)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._client: Any = runtime._client()
+        self._client.meta.events.register("before-call.dynamodb", self._seen, unique_id="sender-side-ops")
+
+    def _seen(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def remove(self) -> None:
+        self._client.meta.events.unregister("before-call.dynamodb", unique_id="sender-side-ops")
+
+    def modelled_seconds(self) -> float:
+        """The time these calls take at the modelled latency."""
+        reads = sum(name in {"GetItem", "BatchGetItem", "Query"} for name in self.names)
+        return reads * READ_SECONDS + self.names.count("TransactWriteItems") * TRANSACTION_SECONDS
+
+
+class ModelledTime(LambdaContext):
+    """The invocation's remaining time on the modelled latency, not this shared machine's wall clock."""
+
+    def __init__(self, operations: Operations) -> None:
+        super().__init__("internal_token_invalidations")
+        self._operations = operations
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((FUNCTION_TIMEOUT - self._operations.modelled_seconds()) * 1000)
+
+
+@pytest.fixture
+def operations(load_handler: Callable[[str], ModuleType]) -> Iterator[Operations]:
+    load_handler("internal_token_invalidations")  # the environment is set before runtime builds its client
+    seen = Operations()
+    yield seen
+    seen.remove()
+
+
+def registered_everywhere(ddb_local: Any, count: int) -> list[str]:
+    """Tokens held by a live registration and a live pre-signup record: an invalidation's worst case."""
+    registry = Registry(RegistrationStore(ddb_local.client, ddb_local.table_name))
+    presignup = PreSignup(PreSignupStore(ddb_local.client, ddb_local.table_name))
+    tokens = [new_push_token() for _ in range(count)]
+    for token in tokens:
+        registry.register_device(new_user(), NewDevice(token, "android"), "accounts")
+        presignup.register(PreSignupPost(phone=f"+9194{uuid.uuid4().int % 10**8:08d}", token=token))
+    return tokens
+
+
+def test_a_full_invalidation_batch_fits_the_time_budget_with_margin(
+    ddb_local: Any, load_handler: Callable[[str], ModuleType], operations: Operations
+) -> None:
+    tokens = registered_everywhere(ddb_local, MAX_INVALIDATIONS)
+    handler = load_handler("internal_token_invalidations").handler
+
+    result = handler(invalidations_event(tokens), ModelledTime(operations))
+
+    assert result["statusCode"] == 200, result["body"]
+    assert {r["status"] for r in json.loads(result["body"])["results"]} == {"deactivated"}
+    spent = operations.modelled_seconds()
+    # What the calls may use: the function's timeout less one call's worst case and the answer's reserve
+    # (storage/table.py starts no call without them).
+    config = runtime._CLIENT_CONFIG
+    attempts = config.retries["total_max_attempts"]
+    one_call = attempts * (config.connect_timeout + config.read_timeout) + sum(
+        min(2.0**retry, 20.0) for retry in range(attempts - 1)
+    )
+    usable = FUNCTION_TIMEOUT - one_call - 0.5
+    assert spent * 3 <= usable, f"{operations.names.count('TransactWriteItems')} transactions: {spent:.2f} s"
+    # One item more is refused outright, before any work.
+    too_many = handler(invalidations_event([*tokens, new_push_token()]), LambdaContext("x"))
+    assert too_many["statusCode"] == 400
+
+
+class RunningOut(LambdaContext):
+    """A context with time for `calls` DynamoDB calls: after them, less than one call's worst case."""
+
+    def __init__(self, operations: Operations, calls: int) -> None:
+        super().__init__("internal_token_invalidations")
+        self._operations, self._calls = operations, calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000 if len(self._operations.names) < self._calls else 2_000
+
+
+def test_a_batch_cut_short_answers_503_naming_the_items_not_done(
+    ddb_local: Any, load_handler: Callable[[str], ModuleType], operations: Operations
+) -> None:
+    tokens = registered_everywhere(ddb_local, 4)
+    handler = load_handler("internal_token_invalidations").handler
+    # One whole item takes 6 calls (guard, registration, transaction; pre-signup guard, record,
+    # transaction): time runs out inside the second item.
+    result = handler(invalidations_event(tokens), RunningOut(operations, calls=8))
+
+    assert result["statusCode"] == 503, result["body"]
+    assert int(result["headers"]["Retry-After"]) >= 1
+    body = json.loads(result["body"])
+    assert [(r["token"], r["status"]) for r in body["results"]] == [
+        (tokens[0], "deactivated"),
+        *((token, "not_processed") for token in tokens[1:]),
+    ]
+    # Sending the batch again finishes it; the item done before is a no-op.
+    again = handler(invalidations_event(tokens), ModelledTime(operations))
+    assert again["statusCode"] == 200
+    assert [r["status"] for r in json.loads(again["body"])["results"]] == [
+        "not_found",
+        "deactivated",
+        "deactivated",
+        "deactivated",
+    ]
+
+
+def test_invalidating_a_token_expired_but_not_yet_deleted_by_ttl_is_not_found(
+    local_api: str, ddb_local: Any
+) -> None:
+    # Written with clocks in the past: both items expired, still stored (TTL deletes them days late).
+    token, now = new_push_token(), datetime.now(UTC)
+    Registry(
+        RegistrationStore(ddb_local.client, ddb_local.table_name), clock=lambda: now - timedelta(days=31)
+    ).register_device(new_user(), NewDevice(token, "android"), "accounts")
+    PreSignup(
+        PreSignupStore(ddb_local.client, ddb_local.table_name), clock=lambda: now - timedelta(hours=25)
+    ).register(PreSignupPost(phone=f"+9193{uuid.uuid4().int % 10**8:08d}", token=token))
+    guard = {"pk": {"S": f"TOKEN#{token_digest(token)}"}, "sk": {"S": "GUARD"}}
+    assert "Item" in ddb_local.client.get_item(TableName=ddb_local.table_name, Key=guard)
+
+    started = time.monotonic()
+    answer = requests.post(
+        f"{local_api}/internal/tokens/invalidations",
+        json={"invalidations": [{"token": token, "reason": "UNREGISTERED"}]},
+        timeout=30,
+    )
+
+    assert (answer.status_code, answer.json()) == (
+        200,
+        {"results": [{"token": token, "status": "not_found"}]},
+    )
+    assert time.monotonic() - started < 5, (
+        "answered at once, not after retrying a registration it cannot find"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -43,9 +44,15 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("sam")
     (work / "template.yaml").write_text((ROOT / "template.yaml").read_text())
     architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    # SAM's python3.13 workflow runs the first `python3.13` on PATH: this interpreter's own.
+    # The makefile builds run the first `python3.13` on PATH: this interpreter's own.
     python_bin = sysconfig.get_config_var("BINDIR")
-    env = {**os.environ, "PATH": f"{python_bin}{os.pathsep}{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
+    env = {
+        **os.environ,
+        "PATH": f"{python_bin}{os.pathsep}{os.environ['PATH']}",
+        "SAM_CLI_TELEMETRY": "0",
+        # SAM passes no architecture to a makefile build: the layer's Makefile reads it from here.
+        "REGISTRY_ARCHITECTURE": architecture,
+    }
     subprocess.run(
         [
             str(SAM),
@@ -117,6 +124,37 @@ def test_the_built_layer_holds_the_domain_but_not_boto3(build: Path) -> None:
     assert (layer / "pydantic").is_dir()
     assert not (layer / "boto3").exists()
     assert not (layer / "botocore").exists()
+
+
+def test_every_module_shipped_has_bytecode_that_python_3_13_uses_whatever_the_file_dates(
+    build: Path,
+) -> None:
+    """Lambda gets the code zipped with 1980 dates on a read-only disk: a timestamp pyc would be stale
+    there and could not be rewritten, so each cold start would compile from source. A hash-based pyc
+    without source checking (PEP 552 flags 0b01) is used as it is; its hash must still be its source's."""
+    built = build / "build"
+    sources = [*(built / "RegistryLayer" / "python").rglob("*.py"), *built.glob("*Function/*.py")]
+    assert len(sources) > 1000
+    not_usable = []
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        if not pyc.is_file():
+            not_usable.append(f"{source}: no {pyc.name}")
+            continue
+        header = pyc.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        if header[:4] != importlib.util.MAGIC_NUMBER or flags != 0b01:
+            not_usable.append(f"{source}: magic {header[:4]!r}, flags {flags:#04b}")
+        elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+            not_usable.append(f"{source}: compiled from another source")
+    assert not_usable == [], not_usable[:10]
+    assert pyc.name.endswith(".cpython-313.pyc")
+
+
+def test_the_layer_ships_no_tests_and_no_foreign_bytecode(build: Path) -> None:
+    layer = build / "build" / "RegistryLayer" / "python"
+    assert [path for path in layer.rglob("tests") if path.is_dir()] == []
+    assert [path for path in layer.rglob("*.pyc") if ".cpython-313" not in path.name] == []
 
 
 def test_every_built_function_imports_and_serves_its_event(build: Path, ddb_local: Any) -> None:

@@ -50,7 +50,7 @@ def test_access_logs_are_json_without_headers_and_stage_is_throttled() -> None:
     assert '"requestId":"$context.requestId"' in access["Format"]
     assert "header" not in access["Format"].lower()
     assert RESOURCES["ApiAccessLogs"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    [settings] = api["MethodSettings"]
+    [settings] = [s for s in api["MethodSettings"] if s["ResourcePath"] == "/*"]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert settings["LoggingLevel"] == "OFF"
 

@@ -37,6 +37,7 @@ def test_runtime_is_python_3_13_on_arm64_for_every_function() -> None:
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
+    assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "arm64"
     for function in FUNCTIONS.values():
         assert "Runtime" not in function["Properties"]
         assert "Architectures" not in function["Properties"]
@@ -46,13 +47,30 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
     layers = of_type("AWS::Serverless::LayerVersion")
     assert list(layers) == ["RegistryLayer"]
     layer = layers["RegistryLayer"]
-    # One architecture for the functions and the layer's binary wheels (pydantic-core, cryptography).
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": {"Ref": "Architecture"}}
+    # The makefile ships bytecode for every module (see test_built_functions for the artifact); one
+    # architecture for the functions and the layer's binary wheels (pydantic-core, cryptography).
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": {"Ref": "Architecture"}}
     assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert (ROOT / layer["Properties"]["ContentUri"] / "Makefile").is_file()
     assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
     requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
     packages = [line.split("==")[0] for line in requirements if line and not line.startswith("#")]
     assert packages == ["aws-lambda-powertools", "pydantic", "pyjwt[crypto]", "phonenumberslite"]
+
+
+def test_every_function_is_called_through_a_published_alias_that_snapstart_can_apply_to() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["AutoPublishAlias"] == "live"
+    snapstart = {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+    assert function_globals["SnapStart"] == snapstart
+    assert TEMPLATE["Parameters"]["EnableSnapStart"]["Default"] == "false"
+    # A new layer or a switch of EnableSnapStart must publish new versions, or `live` keeps the old ones.
+    assert RESOURCES["RegistryLayer"]["Properties"]["PublishLambdaVersion"] is True
+    for name, function in FUNCTIONS.items():
+        assert function["Properties"]["AutoPublishAliasAllProperties"] is True, name
+        assert function["Properties"]["VersionDescription"] == {
+            "Fn::If": ["UseSnapStart", "SnapStart", "on demand"]
+        }, name
 
 
 def test_each_function_serves_exactly_one_endpoint_from_its_own_folder() -> None:

@@ -14,7 +14,7 @@ import pytest
 from local.template import create_table, load_template
 from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.presignup import PreSignup, PreSignupPost
-from push_registry.registration import token_digest
+from push_registry.registration import Registration, token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
 from push_registry.storage import PreSignupStore, RegistrationStore
 
@@ -33,6 +33,11 @@ def unique(prefix: str) -> str:
 def stored(ddb_local: Any, pk: str, sk: str) -> dict[str, Any] | None:
     key = {"pk": {"S": pk}, "sk": {"S": sk}}
     return ddb_local.client.get_item(TableName=ddb_local.table_name, Key=key, ConsistentRead=True).get("Item")
+
+
+def list_entry(registration: Registration) -> str:
+    """The sort key of a registration's list entry (README, "The table")."""
+    return f"LIVE#{registration.created_at.isoformat(timespec='microseconds')}#{registration.id}"
 
 
 def test_twenty_accounts_racing_for_one_token_leave_one_registration(ddb_local: Any) -> None:
@@ -134,14 +139,16 @@ def test_an_expired_item_still_stored_is_treated_as_absent(ddb_local: Any) -> No
     # In real time both registrations are live: leave nothing a later invariant check would see.
     for pk, sk in (
         (f"OWNER#{owner}", f"TOKEN#{token_digest(token)}"),
+        (f"OWNER#{owner}", list_entry(created)),
         (f"OWNER#{taken.owner}", f"TOKEN#{token_digest(token)}"),
+        (f"OWNER#{taken.owner}", list_entry(taken)),
         (f"TOKEN#{token_digest(token)}", "GUARD"),
     ):
         ddb_local.client.delete_item(TableName=ddb_local.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
 
 @pytest.mark.slow
-def test_dynamodb_ttl_really_deletes_expired_registrations_and_guards(ddb_local: Any) -> None:
+def test_dynamodb_ttl_really_deletes_expired_registrations_list_entries_and_guards(ddb_local: Any) -> None:
     # A lifetime of one second puts expires_at in the past almost at once; DynamoDB Local's TTL
     # sweeper then deletes the items for real (in AWS this takes up to a few days, hence the read filter).
     # A table of its own, made from the template: the sweeper walks the whole table each round, and
@@ -151,15 +158,19 @@ def test_dynamodb_ttl_really_deletes_expired_registrations_and_guards(ddb_local:
     ddb_local = replace(ddb_local, table_name=table)
     short = registry(ddb_local, lifetime=timedelta(seconds=1))
     token, owner = unique("tok"), unique("acct")
-    short.register_device(owner, NewDevice(token=token, platform="android"), "accounts")
-    keys = [(f"OWNER#{owner}", f"TOKEN#{token_digest(token)}"), (f"TOKEN#{token_digest(token)}", "GUARD")]
+    created = short.register_device(owner, NewDevice(token=token, platform="android"), "accounts")
+    keys = [
+        (f"OWNER#{owner}", f"TOKEN#{token_digest(token)}"),
+        (f"OWNER#{owner}", list_entry(created)),
+        (f"TOKEN#{token_digest(token)}", "GUARD"),
+    ]
     assert all(stored(ddb_local, pk, sk) for pk, sk in keys)
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(stored(ddb_local, pk, sk) for pk, sk in keys):
         time.sleep(1)
 
-    assert [stored(ddb_local, pk, sk) for pk, sk in keys] == [None, None]
+    assert [stored(ddb_local, pk, sk) for pk, sk in keys] == [None, None, None]
 
 
 @pytest.mark.slow
@@ -172,7 +183,7 @@ def test_dynamodb_ttl_really_deletes_expired_presignup_records(ddb_local: Any) -
     def count() -> int:
         return len(ddb_local.client.scan(TableName=table, ConsistentRead=True)["Items"])  # a test may look
 
-    assert count() == 3  # the record, its token guard and its device guard
+    assert count() == 4  # the record, its token guard, its device guard and the phone's roster
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and count():
         time.sleep(1)

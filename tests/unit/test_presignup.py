@@ -34,7 +34,12 @@ def test_a_first_post_creates_a_record_with_its_guards(presignup: PreSignup, dyn
 
     assert outcome == PreSignupOutcome.CREATED
     assert [r.id for r in presignup.live_tokens(PHONE)] == [record.id]
-    assert dump(dynamodb) == [("PHONE", "DEVICE"), ("PHONE", "PRESIGNUP"), ("PRESIGNUP_TOKEN", "GUARD")]
+    assert dump(dynamodb) == [
+        ("PHONE", "DEVICE"),
+        ("PHONE", "PRESIGNUP"),
+        ("PHONE", "ROSTER"),
+        ("PRESIGNUP_TOKEN", "GUARD"),
+    ]
 
 
 def test_reposting_a_token_updates_the_record_and_keeps_its_id(presignup: PreSignup, clock: Any) -> None:
@@ -83,7 +88,12 @@ def test_a_post_matching_two_records_merges_them(presignup: PreSignup, dynamodb:
     assert [(r.id, r.token, r.device_id) for r in presignup.live_tokens(PHONE)] == [
         (by_device.id, "tok-A", "dev-1")
     ]
-    assert dump(dynamodb) == [("PHONE", "DEVICE"), ("PHONE", "PRESIGNUP"), ("PRESIGNUP_TOKEN", "GUARD")]
+    assert dump(dynamodb) == [
+        ("PHONE", "DEVICE"),
+        ("PHONE", "PRESIGNUP"),
+        ("PHONE", "ROSTER"),
+        ("PRESIGNUP_TOKEN", "GUARD"),
+    ]
     assert by_token.id != merged.id
 
 
@@ -102,3 +112,44 @@ def test_expired_records_are_absent_and_do_not_dedupe(presignup: PreSignup, cloc
     assert presignup.live_tokens(PHONE) == []
     second, outcome = presignup.register(post("tok-1", device="dev-1"))
     assert (outcome, second.id != first.id) == (PreSignupOutcome.CREATED, True)
+
+
+def test_a_phone_keeps_at_most_the_cap_evicting_its_least_recently_posted_record(
+    dynamodb: Any, clock: Any
+) -> None:
+    capped = PreSignup(
+        PreSignupStore(dynamodb, "push-registry-unit"), timedelta(hours=24), clock=clock, max_per_phone=3
+    )
+    first, _ = capped.register(post("tok-1", device="dev-1"))
+    for n in (2, 3):
+        clock.advance(minutes=1)
+        capped.register(post(f"tok-{n}", device=f"dev-{n}"))
+    clock.advance(minutes=1)
+    capped.register(post("tok-1", device="dev-1"))  # an update in place: nothing arrives, nothing leaves
+    assert [r.token for r in capped.live_tokens(PHONE)] == ["tok-1", "tok-3", "tok-2"]
+    clock.advance(minutes=1)
+
+    _, outcome = capped.register(post("tok-4"))
+
+    assert outcome == PreSignupOutcome.CREATED
+    assert [r.token for r in capped.live_tokens(PHONE)] == ["tok-4", "tok-1", "tok-3"]
+    # The evicted record leaves whole: its token and device are free for a new record.
+    clock.advance(minutes=1)
+    _, outcome = capped.register(post("tok-2", device="dev-2"))
+    assert outcome == PreSignupOutcome.CREATED
+    assert [r.token for r in capped.live_tokens(PHONE)] == ["tok-2", "tok-4", "tok-1"]
+    assert first.id in {r.id for r in capped.live_tokens(PHONE)}
+    assert ("PHONE", "PRESIGNUP") in dump(dynamodb)
+
+
+def test_the_lookup_answers_the_newest_records_within_the_cap(dynamodb: Any, clock: Any) -> None:
+    # Records stored before the cap existed (or above a lowered cap) are not all handed out.
+    uncapped = PreSignup(PreSignupStore(dynamodb, "push-registry-unit"), timedelta(hours=24), clock=clock)
+    for n in range(8):
+        clock.advance(seconds=1)
+        uncapped.register(post(f"tok-{n}"))
+    capped = PreSignup(
+        PreSignupStore(dynamodb, "push-registry-unit"), timedelta(hours=24), clock=clock, max_per_phone=5
+    )
+
+    assert [r.token for r in capped.live_tokens(PHONE)] == [f"tok-{n}" for n in (7, 6, 5, 4, 3)]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from push_registry.errors import RateLimited
 from push_registry.rate_limit import RateLimiter
+from push_registry.registration import Registration, token_digest
 from push_registry.registry import NewDevice, Outcome, Registry
-from push_registry.storage import RequestCounter
+from push_registry.storage import RegistrationStore, RequestCounter
 
 TOKEN = "fMEP0JqFyF4:APA91bHqX"
 
@@ -122,3 +125,66 @@ def test_the_rate_limiter_counts_per_key_and_window(dynamodb: Any, clock: Any) -
 
     clock.advance(seconds=50)
     limiter.check("user", "u1")  # a new window
+
+
+class HandedOnMeanwhile(RegistrationStore):
+    """A real store whose next take-over first lets a rival's whole upsert through: the race, made certain."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        super().__init__(client, table)
+        self.meanwhile: Callable[[], object] | None = None
+
+    def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        super().take_over(current, updated, now)
+
+
+@pytest.mark.parametrize(
+    ("upsert", "rival_upsert"),
+    [
+        pytest.param(
+            lambda r, user: r.upsert_device(user, device(), "user-push-tokens"),
+            lambda r, user: r.upsert_device(user, device(), "user-push-tokens"),
+            id="user-push-tokens",
+        ),
+        pytest.param(
+            lambda r, user: r.replace_device(user, NewDevice(TOKEN, "android"), "pigeons"),
+            lambda r, user: r.replace_device(user, NewDevice(TOKEN, "android"), "pigeons"),
+            id="pigeons",
+        ),
+    ],
+)
+def test_an_upsert_that_loses_a_hand_over_answers_a_record_that_exists(
+    dynamodb: Any,
+    clock: Any,
+    upsert: Callable[[Registry, str], tuple[Registration, Outcome]],
+    rival_upsert: Callable[[Registry, str], tuple[Registration, Outcome]],
+) -> None:
+    store = HandedOnMeanwhile(dynamodb, "push-registry-unit")
+    registry = Registry(store, lifetime=timedelta(days=30), clock=clock)
+    registry.register_device("holder", NewDevice(TOKEN, "android"), "accounts")
+    rival = Registry(RegistrationStore(dynamodb, "push-registry-unit"), timedelta(days=30), clock=clock)
+    # The caller read "holder"; before its take-over commits, the rival takes the token from "holder".
+    store.meanwhile = lambda: rival_upsert(rival, "rival")
+
+    answered, outcome = upsert(registry, "caller")
+
+    assert outcome == Outcome.MOVED
+    stored = store.get("caller", token_digest(TOKEN))
+    assert stored is not None
+    assert (stored.id, stored.owner) == (answered.id, answered.owner)
+    assert store.holder(token_digest(TOKEN), clock()) == ("caller", answered.id)
+
+
+def test_the_camera_upsert_that_loses_a_hand_over_still_answers_success(dynamodb: Any, clock: Any) -> None:
+    # Its answer (BaseResponse) names no record: the hand-over that beat it leaves the state it asked for.
+    store = HandedOnMeanwhile(dynamodb, "push-registry-unit")
+    registry = Registry(store, lifetime=timedelta(days=30), clock=clock)
+    registry.register_device("holder", NewDevice(TOKEN, "android"), "accounts")
+    rival = Registry(RegistrationStore(dynamodb, "push-registry-unit"), timedelta(days=30), clock=clock)
+    store.meanwhile = lambda: rival.refresh_or_register("rival", device(), "camera")
+
+    assert registry.refresh_or_register("caller", device(), "camera") == Outcome.MOVED
+    assert store.holder(token_digest(TOKEN), clock()) is not None

@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from push_registry import time_budget
 from push_registry.errors import (
     Forbidden,
+    IncompleteBatch,
     InvalidRequest,
     MalformedBody,
     MissingBody,
@@ -36,6 +37,7 @@ _ERROR_METRICS: dict[type[RegistryError], Metric] = {
     TokenTaken: Metric.TOKEN_CONFLICTS,
     RateLimited: Metric.RATE_LIMITED,
     Unavailable: Metric.DEPENDENCY_FAILURES,
+    IncompleteBatch: Metric.DEPENDENCY_FAILURES,
 }
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -119,5 +119,14 @@ class Unavailable(RegistryError):
         self.cause = cause
 
 
+class IncompleteBatch(Unavailable):
+    """A batch stopped part way (a dependency failed, or no time was left): `results` lists every item
+    as (token, status) in request order, those not done as `not_processed`."""
+
+    def __init__(self, results: list[tuple[str, str]], retry_after: int = 1) -> None:
+        super().__init__(retry_after)
+        self.results = results
+
+
 class Contention(RegistryError):
     """Concurrent writers kept colliding on one item; retried by the storage adapter, then Unavailable."""

@@ -3,7 +3,8 @@
 They live apart from account registrations. A record is identified by its token, or by (phone, device id)
 when a device id is given; re-posting updates it, a rotated token updates the device's record, and a post
 that matches two records merges them (the device's record is kept). Records expire 24 hours after the
-last post.
+last post. A phone keeps at most a few live records (5 by default): a post that brings one more evicts
+the phone's least recently posted record in the same transaction.
 """
 
 from __future__ import annotations
@@ -62,16 +63,22 @@ class PreSignupPost:
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """What a guard pointed at when read: `record` is None when the guard was absent or expired."""
+    """What a guard pointed at when read: `record` is None when the guard was absent or expired, or
+    its record was gone by the time it was read; `phone` is the phone a token guard named."""
 
     record_id: str | None
     record: PreSignupRecord | None
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PreSignupSnapshot:
     by_token: Sighting
     by_device: Sighting | None  # None when the post has no device id
+    # The version of the posted phone's set of records, changed by every post that adds one to it
+    # (None when no record was ever added, or it expired): arrivals on one phone are serialised, so
+    # the cap cannot be overrun by concurrent posts.
+    phone_version: str | None = None
 
 
 class PreSignupStorage(Protocol):
@@ -80,14 +87,26 @@ class PreSignupStorage(Protocol):
     def snapshot(self, post: PreSignupPost, now: datetime) -> PreSignupSnapshot: ...
 
     def save(
-        self, target: PreSignupRecord, seen: PreSignupSnapshot, previous: list[PreSignupRecord], now: datetime
+        self,
+        target: PreSignupRecord,
+        seen: PreSignupSnapshot,
+        previous: list[PreSignupRecord],
+        now: datetime,
+        evicted: list[PreSignupRecord] | None = None,
     ) -> bool:
-        """Write `target` and retire `previous` if the guards are still as `seen`; False otherwise."""
+        """Write `target` and retire `previous` if the guards are still as `seen`; False otherwise.
+
+        `evicted` (records `target` displaces from its phone) are retired too, if unchanged; when it is
+        given (None means `target` adds no record to its phone), the phone's version must still be
+        `seen.phone_version`, and it changes.
+        """
         ...
 
     def live_for_phone(self, phone: str, now: datetime) -> list[PreSignupRecord]: ...
 
     def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None: ...
+
+    def guarded(self, tokens: list[str], now: datetime) -> set[str]: ...
 
     def retire(self, record: PreSignupRecord) -> bool: ...
 
@@ -99,9 +118,11 @@ class PreSignup:
         lifetime: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = utc_now,
         record: Recorder = discard,
+        max_per_phone: int = 5,
     ) -> None:
         self._store = store
         self._lifetime = lifetime
+        self._max_per_phone = max_per_phone
         self._clock = clock
         self._record = record
 
@@ -118,7 +139,9 @@ class PreSignup:
             merged = [by_token] if by_token and by_device and by_token.id != by_device.id else []
             target = self._target(post, kept, now)
             previous = [r for r in (kept, *merged) if r is not None]
-            if self._store.save(target, seen, previous, now):
+            arrives = kept is None or kept.phone != target.phone
+            evicted = self._evicted_by(target, previous, now) if arrives else None
+            if self._store.save(target, seen, previous, now, evicted):
                 outcome = (
                     PreSignupOutcome.MERGED
                     if merged
@@ -142,10 +165,30 @@ class PreSignup:
                 return True
         raise Unavailable() from Contention()
 
+    def held(self, tokens: list[str]) -> set[str]:
+        """The tokens, among many, that identify a live record (one read per 100 tokens)."""
+        return self._store.guarded(tokens, self._clock())
+
     def live_tokens(self, phone: str) -> list[PreSignupRecord]:
-        """The phone's live pre-signup records, newest post first (for the OTP sender)."""
+        """The phone's live pre-signup records, newest post first, at most the cap (for the OTP sender).
+
+        More than the cap only exist if they were stored before it (or it was lowered); the newest win.
+        """
         records = self._store.live_for_phone(phone, self._clock())
-        return sorted(records, key=lambda r: r.updated_at, reverse=True)
+        return _newest_first(records)[: self._max_per_phone]
+
+    def _evicted_by(
+        self, target: PreSignupRecord, previous: list[PreSignupRecord], now: datetime
+    ) -> list[PreSignupRecord]:
+        """The phone's least recently posted records that `target` displaces to stay within the cap."""
+        leaving = {(r.phone, r.id) for r in previous}
+        staying = [
+            r
+            for r in self._store.live_for_phone(target.phone, now)
+            if (r.phone, r.id) not in leaving and r.id != target.id
+        ]
+        excess = len(staying) + 1 - self._max_per_phone
+        return _newest_first(staying)[-excess:] if excess > 0 else []
 
     def _target(self, post: PreSignupPost, kept: PreSignupRecord | None, now: datetime) -> PreSignupRecord:
         expires_at = int((now + self._lifetime).timestamp())
@@ -185,6 +228,10 @@ class PreSignup:
             self._record(Metric.EXPIRED_TOKEN_HITS)
             return None
         return sighting.record
+
+
+def _newest_first(records: list[PreSignupRecord]) -> list[PreSignupRecord]:
+    return sorted(records, key=lambda r: (r.updated_at, r.id), reverse=True)
 
 
 _METRICS = {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, TokenTaken, Unavailable
@@ -18,7 +19,6 @@ from push_registry.registration import (
     Registration,
     expiry_after,
     guess_provider,
-    new_registration_id,
     token_digest,
     utc_now,
 )
@@ -34,6 +34,10 @@ _STALE_READ_ATTEMPTS = 8
 def _back_off(attempt: int) -> None:
     if attempt:
         time.sleep(random.uniform(0.005, 0.025) * min(attempt, 4))  # noqa: S311 - jitter, not crypto
+
+
+def _as_stored(registration: Registration) -> Registration:
+    return registration
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,35 +111,31 @@ class Registry:
         return registration
 
     def refresh_or_register(self, owner: str, device: NewDevice, source: str) -> Outcome:
-        """Upsert for callers that need no record back: refreshing the caller's own token is one request.
+        """Upsert for callers that need no record back (the camera app): `upsert_device`'s rules.
 
         A new token is registered; a token the caller holds is refreshed (given fields replace stored
-        ones, last use and expiry move on); a token someone else holds moves to the caller.
+        ones, last use and expiry move on); a token someone else holds moves to the caller. A refresh
+        reads the registration first: its list entry, keyed by creation time and id, changes with it.
         """
-        now = self._clock()
-        changes: dict[str, str | dict[str, str]] = {"device_info": dict(device.device_info)}
-        for name, value in (
-            ("platform", device.platform),
-            ("provider", device.provider),
-            ("tenant", device.tenant),
-        ):
-            if value is not None:
-                changes[name] = str(value)
-        expires_at = expiry_after(now, self._lifetime)
-        if self._store.refresh(owner, token_digest(device.token), expires_at, changes, now):
-            self._record(Metric.REGISTRATIONS_REFRESHED)
-            return Outcome.REFRESHED
-        return self._register_or_take_over(owner, device, source, keep_id=True)[1]
+        # The camera app's answer names no record: a lost hand-over may answer success (see below).
+        return self.upsert_device(owner, device, source, names_record=False)[1]
 
-    def upsert_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
-        """Upsert that returns the stored record: the caller's registration of the token is read first."""
+    def upsert_device(
+        self, owner: str, device: NewDevice, source: str, names_record: bool = True
+    ) -> tuple[Registration, Outcome]:
+        """Upsert that returns the stored record: the caller's registration of the token is read first.
+
+        `names_record`: the caller's answer shows the registration (see `_register_or_take_over`).
+        """
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
             mine = self._store.get(owner, token_digest(device.token))
             if mine is None or not mine.is_live(now):
-                return self._register_or_take_over(owner, device, source, keep_id=True)
-            updated = self._merged(mine, owner, device, now)
+                return self._register_or_take_over(
+                    owner, device, source, keep_id=True, names_record=names_record
+                )
+            updated = self._merged(mine, owner, device, source, now)
             try:
                 self._store.save(mine, updated, now)
             except DeviceNotFound:
@@ -146,11 +146,13 @@ class Registry:
 
     def replace_device(self, owner: str, device: NewDevice, source: str) -> tuple[Registration, Outcome]:
         """Register the token as a new registration (new id), deleting whoever's registration held it."""
-        return self._register_or_take_over(owner, device, source, keep_id=False)
+        return self._register_or_take_over(owner, device, source, keep_id=False, names_record=True)
 
     def _register_or_take_over(
-        self, owner: str, device: NewDevice, source: str, keep_id: bool
+        self, owner: str, device: NewDevice, source: str, keep_id: bool, names_record: bool
     ) -> tuple[Registration, Outcome]:
+        """Register the token, or take it from whoever holds it; `names_record` when the caller's answer
+        shows the registration (its id, its owner), which must then be one that was written."""
         lost: _LostHandOver | None = None
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
@@ -163,18 +165,22 @@ class Registry:
             except TokenTaken as taken:
                 if taken.holder is None:
                     continue
-                if lost is not None and lost.handed_on_meanwhile(taken):
+                if not names_record and lost is not None and lost.handed_on_meanwhile(taken):
                     # Last writer wins: another request took the token from the holder this one was
                     # taking it from, and it was never free in between. This request takes effect just
                     # before that hand-over, which leaves the state the table has now. (Retrying
                     # instead would lose again and again while dozens of devices upsert one token.)
+                    # Only for answers that name no record: `lost.attempted` was never written, so an
+                    # answer showing its id would name a registration that does not exist. Those
+                    # callers take the token from its new holder instead, or answer 503 when out of
+                    # attempts.
                     return self._handed_on(lost.attempted, lost.holder[0], owner, keep_id)
                 holder, holder_id = taken.holder
                 tenure = taken.tenure
             current = self._store.get(holder, token_digest(device.token))
             if current is None or current.id != holder_id or not current.is_live(now):
                 continue  # the holder changed meanwhile: decide again on fresh state
-            updated = self._merged(current, owner, device, now) if keep_id else fresh
+            updated = self._merged(current, owner, device, source, now) if keep_id else fresh
             try:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
@@ -197,7 +203,7 @@ class Registry:
 
     def _new(self, owner: str, device: NewDevice, source: str, now: datetime) -> Registration:
         return Registration(
-            id=new_registration_id(),
+            id=self._store.new_id(now, token_digest(device.token)),
             owner=owner,
             token=device.token,
             provider=device.provider or guess_provider(device.token, device.platform),
@@ -211,8 +217,14 @@ class Registry:
             source=source,
         )
 
-    def _merged(self, current: Registration, owner: str, device: NewDevice, now: datetime) -> Registration:
-        """`current` used now by `owner`: given fields replace stored ones, omitted ones are kept."""
+    def _merged(
+        self, current: Registration, owner: str, device: NewDevice, source: str, now: datetime
+    ) -> Registration:
+        """`current` used now by `owner` through `source`: given fields replace stored ones, omitted
+        ones are kept. Taken over by another user or through another API, the registration becomes the
+        new holder's: it records that API and its tenant (none when the request names none), never the
+        previous holder's, so the previous API's tenant no longer reaches it."""
+        same_holder = current.owner == owner and current.source == source
         return current.used(
             now,
             self._lifetime,
@@ -220,37 +232,59 @@ class Registry:
             device_info={**current.device_info, **device.device_info},
             platform=device.platform or current.platform,
             provider=device.provider or current.provider,
-            tenant=device.tenant or current.tenant,
+            tenant=device.tenant or (current.tenant if same_holder else None),
+            source=source,
         )
 
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
-        """The owner's live registrations, newest `created_at` first, `limit` at a time."""
-        ordered = sorted(
-            self._live_of(owner),
-            key=lambda registration: (registration.created_at, registration.id),
-            reverse=True,
-        )
-        if cursor is not None:
-            after = _decode_cursor(cursor)
-            ordered = [r for r in ordered if (r.created_at.isoformat(timespec="microseconds"), r.id) < after]
-        page = ordered[:limit]
-        more = len(ordered) > limit
-        return DevicePage(page, _encode_cursor(page[-1]) if more and page else None)
+        """The owner's live registrations, newest `created_at` first, `limit` at a time.
 
-    def update_device(self, owner: str, device_id: str, change: DeviceChange) -> Registration:
-        """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat."""
+        Reads the account's list entries from the cursor on: about `limit` items, whatever the account
+        holds (deactivated registrations have no entry; expired ones are skipped until TTL deletes them).
+        """
+        now = self._clock()
+        after = None if cursor is None else _decode_cursor(cursor, owner)
+        page: list[Registration] = []
+        more = False
+        for registration in self._store.listed(owner, after, batch=limit + 1):
+            if not registration.is_live(now):
+                self._record(Metric.EXPIRED_TOKEN_HITS)
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(registration)
+        return DevicePage(page, _encode_cursor(page[-1]) if more else None)
+
+    def update_device(
+        self,
+        owner: str,
+        device_id: str,
+        change: DeviceChange,
+        seen_as: Callable[[Registration], Registration | None] = _as_stored,
+    ) -> Registration:
+        """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat.
+
+        `seen_as`: the registration as the calling API shows it (and stores it when it changes it), or
+        None when that API cannot show it: DeviceNotFound, nothing changed. Reads the registration by
+        its id (one GetItem) and writes it back in one transaction: the answer shows stored fields,
+        which a transaction cannot return.
+        """
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
+            seen = seen_as(current)
+            if seen is None:
+                raise DeviceNotFound()
             now = self._clock()
-            updated = current.used(
+            updated = seen.used(
                 now,
                 self._lifetime,
                 device_info=current.device_info if change.device_info is None else dict(change.device_info),
                 token=change.token or current.token,
             )
             if change.token is not None and change.token != current.token:
-                updated = replace(updated, provider=guess_provider(change.token, current.platform))
+                updated = replace(updated, provider=guess_provider(change.token, updated.platform))
             try:
                 if updated.token == current.token:
                     self._store.save(current, updated, now)
@@ -262,11 +296,21 @@ class Registry:
             return updated
         raise DeviceNotFound()
 
-    def deactivate_device(self, owner: str, device_id: str) -> None:
-        """Soft delete: the record stays until its expiry, the token is free at once."""
+    def deactivate_device(self, owner: str, device_id: str, tenant: str | None = None) -> None:
+        """Soft delete: the record stays until its expiry, the token is free at once.
+
+        One transaction when the id names the registration's keys; otherwise read it by id first.
+        With `tenant` (the chat backoffice's platform), only a registration made under that tenant is
+        found: another platform's key does not reach it (DeviceNotFound).
+        """
+        if self._store.deactivate_by_id(owner, device_id, self._clock(), tenant=tenant):
+            self._record(Metric.DEACTIVATIONS)
+            return
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
+            if tenant is not None and current.tenant != tenant:
+                raise DeviceNotFound()
             now = self._clock()
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
@@ -276,16 +320,23 @@ class Registry:
             return
         raise DeviceNotFound()
 
-    def invalidate(self, token: str) -> bool:
+    def holders(self, tokens: list[str]) -> dict[str, tuple[str, str]]:
+        """(owner, device id) of the live registration holding each token, for the tokens held."""
+        digests = {token_digest(token): token for token in tokens}
+        held = self._store.holders(list(digests), self._clock())
+        return {digests[digest]: holder for digest, holder in held.items()}
+
+    def invalidate(self, token: str, holder_read: tuple[str, str] | None = None) -> bool:
         """A push provider rejected the token: deactivate its live registration (whoever holds it).
 
         False when no live registration holds it, which makes repeating an invalidation a no-op.
+        `holder_read` is its holder as a batch read just found (saves reading it again).
         """
         digest = token_digest(token)
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
-            holder = self._store.holder(digest, now)
+            holder = holder_read if attempt == 0 and holder_read else self._store.holder(digest, now)
             if holder is None:
                 return False
             current = self._store.get(holder[0], digest)
@@ -299,37 +350,43 @@ class Registry:
             return True
         raise Unavailable() from Contention()
 
-    def _live_of(self, owner: str) -> list[Registration]:
-        """The owner's live registrations; expired ones still stored are counted and skipped."""
-        now = self._clock()
-        live = []
-        for registration in self._store.owned_by(owner):
-            if registration.is_live(now):
-                live.append(registration)
-            elif registration.active:
-                self._record(Metric.EXPIRED_TOKEN_HITS)
-        return live
-
     def _live(self, owner: str, device_id: str) -> Registration:
-        for registration in self._live_of(owner):
-            if registration.id == device_id:
-                return registration
-        raise DeviceNotFound()
+        registration = self._store.by_id(owner, device_id)
+        if registration is None:
+            raise DeviceNotFound()
+        if not registration.is_live(self._clock()):
+            self._record(Metric.EXPIRED_TOKEN_HITS)
+            raise DeviceNotFound()
+        return registration
 
 
 def _encode_cursor(last: Registration) -> str:
+    """Opaque to clients: where the page ended, and whose list it was (another account's is refused)."""
     raw = json.dumps(
-        [last.created_at.isoformat(timespec="microseconds"), last.id], separators=(",", ":")
+        [last.created_at.isoformat(timespec="microseconds"), last.id, _owner_tag(last.owner)],
+        separators=(",", ":"),
     ).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
+def _decode_cursor(cursor: str, owner: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, device_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if isinstance(created_at, str) and isinstance(device_id, str):
-            return created_at, device_id
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
+        created_at, device_id, tag = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        # Bounded: the id goes into a sort key (1 KiB at most); the tag binds the cursor to its account.
+        if (
+            isinstance(created_at, str)
+            and isinstance(device_id, str)
+            and len(device_id) <= 128
+            and tag == _owner_tag(owner)
+        ):
+            moment = datetime.fromisoformat(created_at)
+            if moment.tzinfo is not None:
+                return moment.astimezone(UTC), device_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeEncodeError):
         pass
     raise InvalidRequest.single("cursor", "invalid_format")
+
+
+def _owner_tag(owner: str) -> str:
+    return hashlib.sha256(owner.encode("utf-8", "surrogatepass")).hexdigest()[:16]

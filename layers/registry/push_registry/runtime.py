@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import botocore.session
 from botocore.config import Config
 
+from push_registry import snapstart
 from push_registry.invalidation import Invalidations
 from push_registry.observability import count
 from push_registry.platform_keys import PlatformKeys
@@ -31,6 +32,9 @@ _CLIENT_CONFIG = Config(
     read_timeout=1.0,
     tcp_keepalive=True,
 )
+
+# Under SnapStart, each environment restored from the snapshot reseeds `random` and forgets cached keys.
+snapstart.register_hooks()
 
 
 def dynamodb_client(config: Settings) -> object:
@@ -57,14 +61,21 @@ def authenticator() -> Authenticator:
     # functions, the SQS consumer and the unauthenticated pre-signup post never need.
     from push_registry.auth import Authenticator  # noqa: PLC0415
 
-    return Authenticator(settings())
+    built = Authenticator(settings())
+    snapstart.forget_on_restore(built.forget_cached_keys)
+    return built
 
 
 @cache
 def presignup() -> PreSignup:
     config = settings()
     store = PreSignupStore(_client(), config.table_name)
-    return PreSignup(store, lifetime=timedelta(hours=config.presignup_ttl_hours), record=count)
+    return PreSignup(
+        store,
+        lifetime=timedelta(hours=config.presignup_ttl_hours),
+        record=count,
+        max_per_phone=config.presignup_max_records_per_phone,
+    )
 
 
 @cache

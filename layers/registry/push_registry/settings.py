@@ -38,6 +38,8 @@ class Settings(BaseModel):
     presignup_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     presignup_default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     presignup_requests_per_minute: int = Field(default=10, ge=1)
+    # Live records one phone keeps: a post beyond it evicts the phone's least recently posted record.
+    presignup_max_records_per_phone: int = Field(default=5, ge=1, le=100)
 
     @field_validator("*", mode="before")
     @classmethod

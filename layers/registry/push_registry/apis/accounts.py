@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from push_registry.errors import Forbidden, InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
-from push_registry.registration import Registration, iso
+from push_registry.registration import Platform, Registration, iso
 from push_registry.registry import DeviceChange, DevicePage, NewDevice
 from push_registry.validation import Label, PushToken, parse
 
@@ -19,6 +20,18 @@ if TYPE_CHECKING:  # the internal user-tokens function shares page_limit and nev
 SOURCE = "accounts"
 
 DeviceInfoKey = Literal["app_version", "os_version", "device_model"]
+
+# What other APIs store, in the accounts API's words (seed 004 knows only android/ios and three
+# device_info keys; a mobile client decoding `platform` as an enum must never see anything else).
+# device_info: the shared key (README "The table") → seed 004's key, first match wins.
+_SEED_004_INFO: dict[str, tuple[str, ...]] = {
+    "app_version": ("app_version",),
+    "os_version": ("os_version",),
+    "device_model": ("device_model", "model"),
+}
+# The operating system other APIs record in device_info["os"] (user-push-tokens' device_os, the chat
+# backoffice's device.os), for registrations stored without a platform.
+_OS_PLATFORMS = {"android": Platform.ANDROID, "ios": Platform.IOS, "ipados": Platform.IOS}
 
 
 class _Body(BaseModel):
@@ -87,6 +100,42 @@ def page_limit(request: Request, default: int, maximum: int) -> int:
     return int(raw)
 
 
+def platform_of(registration: Registration) -> str | None:
+    """The registration's platform as seed 004 knows it (android/ios), or None if it has none.
+
+    A stored platform decides (a chat backoffice `web` registration is a browser, whatever its OS);
+    without one (user-push-tokens), the OS the other API recorded.
+    """
+    stored = (registration.platform or "").lower()
+    if stored:
+        return stored if stored in (Platform.ANDROID, Platform.IOS) else None
+    os_name = registration.device_info.get("os", "").strip().lower()
+    return str(_OS_PLATFORMS[os_name]) if os_name in _OS_PLATFORMS else None
+
+
+def describable(registration: Registration) -> bool:
+    """Whether the accounts API can show the registration within seed 004's contract."""
+    return platform_of(registration) is not None
+
+
+def as_seen(registration: Registration) -> Registration | None:
+    """The registration as this API shows it, platform included (a PATCH stores that platform, so a
+    new device_info without the other API's `os` keeps it describable); None when it cannot be shown."""
+    platform = platform_of(registration)
+    return None if platform is None else replace(registration, platform=platform)
+
+
+def device_info_of(registration: Registration) -> dict[str, str]:
+    """Seed 004's three device_info keys, taken from the shared names every API stores."""
+    info = registration.device_info
+    described = {}
+    for key, shared_names in _SEED_004_INFO.items():
+        value = next((info[name] for name in shared_names if name in info), None)
+        if value is not None:
+            described[key] = value
+    return described
+
+
 def created_body(registration: Registration) -> dict[str, Any]:
     return {
         "id": registration.id,
@@ -99,11 +148,11 @@ def created_body(registration: Registration) -> dict[str, Any]:
 
 
 def device_body(registration: Registration) -> dict[str, Any]:
-    """A device as GET and PATCH show it: never the raw token."""
+    """A device as GET and PATCH show it: never the raw token; only what seed 004 can describe."""
     return {
         "id": registration.id,
-        "platform": registration.platform,
-        "device_info": registration.device_info,
+        "platform": platform_of(registration),
+        "device_info": device_info_of(registration),
         "active": registration.active,
         "created_at": iso(registration.created_at),
         "last_used_at": iso(registration.last_used_at),
@@ -111,4 +160,10 @@ def device_body(registration: Registration) -> dict[str, Any]:
 
 
 def page_body(page: DevicePage) -> dict[str, Any]:
-    return {"devices": [device_body(r) for r in page.devices], "next_cursor": page.next_cursor}
+    """A page of the account's registrations from every API, leaving out those seed 004 cannot describe.
+
+    Filtered after paging (the registry pages every API's registrations alike), so a page can hold
+    fewer than `limit` devices, even none, while `next_cursor` still leads on.
+    """
+    devices = [device_body(r) for r in page.devices if describable(r)]
+    return {"devices": devices, "next_cursor": page.next_cursor}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from push_registry.errors import (
+    IncompleteBatch,
     InvalidRequest,
     MalformedBody,
     MissingBody,
@@ -27,6 +28,13 @@ class InternalDialect:
                 return _message(400, "request body must be a JSON object")
             case PayloadTooLarge():
                 return _message(413, "request body is too large")
+            case IncompleteBatch(retry_after=seconds, results=results):
+                # Still a 503 (retry later), and which items were done: never a success for those not.
+                body = {
+                    "message": "temporarily unavailable, retry later",
+                    "results": [{"token": token, "status": status} for token, status in results],
+                }
+                return Response(503, body, {"Retry-After": str(seconds)})
             case Unavailable(retry_after=seconds):
                 return _message(503, "temporarily unavailable, retry later", **{"Retry-After": str(seconds)})
         return self.internal_error()

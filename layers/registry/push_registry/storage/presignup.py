@@ -3,24 +3,27 @@
     record        pk=PHONE#<e164>                 sk=PRESIGNUP#<id>
     device guard  pk=PHONE#<e164>                 sk=DEVICE#<device id>      {record_id}
     token guard   pk=PRESIGNUP_TOKEN#<sha256>     sk=GUARD                   {record_id, phone}
+    phone roster  pk=PHONE#<e164>                 sk=ROSTER                  {version}
 
-All three carry the record's expires_at. A phone's records are one Query; the guards make "one live
-record per token" and "one per (phone, device id)" hold: every write conditions on them being as read.
+All four carry an expires_at (the roster: its last arrival's). A phone's records are one Query; the
+guards make "one live record per token" and "one per (phone, device id)" hold: every write conditions
+on them being as read. The roster's version changes with every record added to the phone, so that
+additions, which evict to keep the phone's cap, are serialised.
 """
 
 from __future__ import annotations
 
-import time
+import uuid
 from datetime import datetime
 from typing import Any
 
-from push_registry.errors import Unavailable
 from push_registry.presignup import PreSignupPost, PreSignupRecord, PreSignupSnapshot, Sighting
 from push_registry.registration import token_digest
 from push_registry.storage.table import (
     GUARD,
     Cancelled,
     Item,
+    batch_get,
     call,
     key_id,
     n,
@@ -39,12 +42,13 @@ class PreSignupStore:
         self._table = table_name
 
     def snapshot(self, post: PreSignupPost, now: datetime) -> PreSignupSnapshot:
-        keys = [_presignup_token_key(post.token)]
+        keys = [_presignup_token_key(post.token), _roster_key(post.phone)]
         if post.device_id is not None:
             keys.append(_device_key(post.phone, post.device_id))
         guards = self._batch_get(keys)
+        roster = guards.get(key_id(keys[1]))
         token_guard = guards.get(key_id(keys[0]))
-        device_guard = guards.get(key_id(keys[1])) if len(keys) > 1 else None
+        device_guard = guards.get(key_id(keys[2])) if len(keys) > 2 else None
         wanted = []
         if token_guard:
             wanted.append(_record_key(token_guard["phone"]["S"], token_guard["record_id"]["S"]))
@@ -55,13 +59,20 @@ class PreSignupStore:
         def sighting(guard: Item | None) -> Sighting:
             if guard is None or int(guard["expires_at"]["N"]) <= int(now.timestamp()):
                 return Sighting(None, None)
-            return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]))
+            phone = guard["phone"]["S"] if "phone" in guard else None  # token guards only
+            return Sighting(guard["record_id"]["S"], records.get(guard["record_id"]["S"]), phone)
 
         by_device = sighting(device_guard) if post.device_id is not None else None
-        return PreSignupSnapshot(sighting(token_guard), by_device)
+        version = roster["version"]["S"] if roster else None
+        return PreSignupSnapshot(sighting(token_guard), by_device, version)
 
     def save(
-        self, target: PreSignupRecord, seen: PreSignupSnapshot, previous: list[PreSignupRecord], now: datetime
+        self,
+        target: PreSignupRecord,
+        seen: PreSignupSnapshot,
+        previous: list[PreSignupRecord],
+        now: datetime,
+        evicted: list[PreSignupRecord] | None = None,
     ) -> bool:
         at_now = n(int(now.timestamp()))
         writes: dict[tuple[str, str], Item] = {}
@@ -69,8 +80,12 @@ class PreSignupStore:
         def guard_put(key: dict[str, Any], attributes: Item, sighting: Sighting) -> Item:
             if sighting.record_id is None:
                 condition, values = "attribute_not_exists(pk) OR expires_at <= :now", {":now": at_now}
-            else:
+            elif sighting.phone is None:
                 condition, values = "record_id = :seen", {":seen": s(sighting.record_id)}
+            else:
+                # A record keeps its id when it moves to another phone: the phone tells the two apart.
+                condition = "record_id = :seen AND phone = :seen_phone"
+                values = {":seen": s(sighting.record_id), ":seen_phone": s(sighting.phone)}
             item = {**key, **attributes, "record_id": s(target.id), "expires_at": n(target.expires_at)}
             return {
                 "Put": {
@@ -89,9 +104,13 @@ class PreSignupStore:
             sighting = seen.by_device or Sighting(target.id, None)
             writes[key_id(device_key)] = guard_put(device_key, {}, sighting)
         record_key = _record_key(target.phone, target.id)
-        writes[key_id(record_key)] = {"Put": {"TableName": self._table, "Item": _presignup_item(target)}}
-        for old in previous:
-            # The record's previous key and guards, unless the target re-uses them.
+        writes[key_id(record_key)] = {
+            "Put": {"TableName": self._table, "Item": _presignup_item(target), **_as_read(target, previous)}
+        }
+        if evicted is not None:
+            writes[key_id(_roster_key(target.phone))] = self._roster_update(target, seen.phone_version)
+        for old in [*previous, *(evicted or [])]:
+            # The record's previous key and guards (or an evicted one's), unless the target re-uses them.
             stale = [_record_key(old.phone, old.id), _presignup_token_key(old.token)]
             if old.device_id is not None:
                 stale.append(_device_key(old.phone, old.device_id))
@@ -114,6 +133,22 @@ class PreSignupStore:
         except Cancelled:
             return False
         return True
+
+    def _roster_update(self, target: PreSignupRecord, seen_version: str | None) -> Item:
+        """A record arrives on the target's phone: its roster gets a new version, if still as read."""
+        update: Item = {
+            "TableName": self._table,
+            "Key": _roster_key(target.phone),
+            "UpdateExpression": "SET #version = :version, expires_at = :expires",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":version": s(uuid.uuid4().hex), ":expires": n(target.expires_at)},
+        }
+        if seen_version is None:
+            update["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            update["ConditionExpression"] = "#version = :seen_version"
+            update["ExpressionAttributeValues"][":seen_version"] = s(seen_version)
+        return {"Update": update}
 
     def find_by_token(self, token: str, now: datetime) -> PreSignupRecord | None:
         """The live record a token identifies, if any."""
@@ -166,21 +201,36 @@ class PreSignupStore:
                 return found
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def guarded(self, tokens: list[str], now: datetime) -> set[str]:
+        """The tokens, among many, that a live pre-signup record holds (one read per 100 tokens)."""
+        keys = {token: _presignup_token_key(token) for token in tokens}
+        found = self._batch_get(list(keys.values()))
+        return {
+            token
+            for token, key in keys.items()
+            if (guard := found.get(key_id(key))) is not None
+            and int(guard["expires_at"]["N"]) > int(now.timestamp())
+        }
+
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
-        if not keys:
-            return {}
-        unique = list({key_id(k): k for k in keys}.values())
-        request = {self._table: {"Keys": unique, "ConsistentRead": True}}
-        found: dict[tuple[str, str], Item] = {}
-        for _ in range(5):
-            response = call(self._client, "batch_get_item", RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                found[key_id(item)] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            time.sleep(0.01)
-        raise Unavailable()
+        return batch_get(self._client, self._table, keys)
+
+
+def _as_read(target: PreSignupRecord, previous: list[PreSignupRecord]) -> Item:
+    """The condition that the target's record item is still as it was read.
+
+    The record kept in place (same phone, same id) must not have changed since (`updated_at`); a record
+    at a new key (a new record, or one moving to another phone) must not exist. Without this, a post
+    that read the record on P1 while another moved it to P2 would re-create it on P1: the guards,
+    which name only the record id, would not notice, and one token would be live under two phones.
+    """
+    kept = next((r for r in previous if (r.phone, r.id) == (target.phone, target.id)), None)
+    if kept is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "updated_at = :read_at",
+        "ExpressionAttributeValues": {":read_at": s(stamp(kept.updated_at))},
+    }
 
 
 def _presignup_token_key(token: str) -> dict[str, Any]:
@@ -189,6 +239,10 @@ def _presignup_token_key(token: str) -> dict[str, Any]:
 
 def _device_key(phone: str, device_id: str) -> dict[str, Any]:
     return {"pk": s(f"PHONE#{phone}"), "sk": s(f"DEVICE#{device_id}")}
+
+
+def _roster_key(phone: str) -> dict[str, Any]:
+    return {"pk": s(f"PHONE#{phone}"), "sk": s("ROSTER")}
 
 
 def _record_key(phone: str, record_id: str) -> dict[str, Any]:

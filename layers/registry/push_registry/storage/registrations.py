@@ -1,26 +1,48 @@
-"""Registrations and their token guards: the only code that knows their keys and conditions.
+"""Registrations, their list entries and token guards: the only code that knows their keys and conditions.
 
-    registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>   the owner's registration of one token
-    token guard   pk=TOKEN#<sha256> sk=GUARD                   who holds the token: {owner, device_id,
-                                                               tenure}
+    registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>           the owner's registration of one token
+    list entry    pk=OWNER#<owner>  sk=LIVE#<created_at>#<id>          a full copy of the registration,
+                                                                       only while it is active
+    token guard   pk=TOKEN#<sha256> sk=GUARD                           who holds the token: {owner, device_id,
+                                                                       tenure}
 
 A token is held while its guard exists and has not expired. Every write that creates, moves, refreshes
-or retires a registration changes its guard in the same transaction, so the guard and the registration
+or retires a registration changes its guard and its list entry in the same transaction, so the three
 share one expiry (the TTL attribute `expires_at`) and "one live registration per token" holds under
 any interleaving of requests. A guard's `tenure` is set when a free token is taken and kept while
 the token is handed from holder to holder: the same tenure means the token was never free meanwhile.
+
+The list entries make an account's live registrations one Query in creation order (newest first),
+whatever else the partition holds: a deactivated registration has none. A registration id issued here
+names its keys (creation instant, token digest at creation, and 32 random bits, base64url), so a by-id
+call reads or writes the registration without reading the partition first; an id from elsewhere
+(imported) is looked for among the account's list entries.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.registration import Provider, Registration
-from push_registry.storage.table import GUARD, Cancelled, Item, call, n, parse_time, s, stamp, transact
+from push_registry.storage.table import (
+    GUARD,
+    Cancelled,
+    Item,
+    batch_get,
+    call,
+    n,
+    parse_time,
+    s,
+    stamp,
+    transact,
+)
 
 
 def owner_key(owner: str) -> str:
@@ -31,8 +53,42 @@ def token_key(digest: str) -> str:
     return f"TOKEN#{digest}"
 
 
+def entry_key(created_at: datetime, registration_id: str) -> str:
+    # ISO-8601 UTC stamps of one width sort as the instants they name: the sort key gives the order.
+    return f"{LISTED}{stamp(created_at)}#{registration_id}"
+
+
+LISTED = "LIVE#"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID_BYTES = 8 + 32 + 4  # microseconds since the epoch, token digest, random
+
+
+def new_id(created_at: datetime, digest: str) -> str:
+    """A registration id that names its keys: creation instant and token digest, plus 32 random bits."""
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = micros.to_bytes(8, "big") + bytes.fromhex(digest) + os.urandom(4)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def id_keys(registration_id: str) -> tuple[datetime, str] | None:
+    """(created_at, token digest at creation) named by an id issued here; None for any other string."""
+    if len(registration_id) != 59:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(registration_id + "=")
+    except (ValueError, binascii.Error):
+        return None
+    if len(raw) != _ID_BYTES or base64.urlsafe_b64encode(raw).decode().rstrip("=") != registration_id:
+        return None
+    try:
+        created_at = _EPOCH + timedelta(microseconds=int.from_bytes(raw[:8], "big"))
+    except OverflowError:
+        return None
+    return created_at, raw[8:40].hex()
+
+
 class RegistrationStore:
-    """Registrations and their token guards in one DynamoDB table."""
+    """Registrations, their list entries and their token guards in one DynamoDB table."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -40,14 +96,22 @@ class RegistrationStore:
 
     # ------------------------------------------------------------------ reads
 
-    def owned_by(self, owner: str) -> Iterator[Registration]:
-        """Every registration stored under the owner, live or not, in no particular order."""
+    def listed(self, owner: str, after: tuple[datetime, str] | None, batch: int) -> Iterator[Registration]:
+        """The owner's list entries, newest `created_at` first, from just after `after` (created_at, id).
+
+        Entries exist only for active registrations; expired ones TTL has not deleted yet come too (the
+        caller skips them). Read `batch` at a time, so a page reads about what it returns.
+        """
         request: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": s(owner_key(owner))},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
+            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
+            "ScanIndexForward": False,
             "ConsistentRead": True,
+            "Limit": batch,
         }
+        if after is not None:
+            request["ExclusiveStartKey"] = {"pk": s(owner_key(owner)), "sk": s(entry_key(*after))}
         while True:
             page = self.call("query", **request)
             for item in page.get("Items", []):
@@ -55,6 +119,22 @@ class RegistrationStore:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def by_id(self, owner: str, registration_id: str) -> Registration | None:
+        """The owner's active registration with this id (expired or not), read from its list entry.
+
+        One GetItem for an id issued here; an id from elsewhere is looked for among the owner's list
+        entries (active registrations only, never the deactivated ones).
+        """
+        keys = id_keys(registration_id)
+        if keys is None:
+            return next((r for r in self.listed(owner, None, 100) if r.id == registration_id), None)
+        key = {"pk": s(owner_key(owner)), "sk": s(entry_key(keys[0], registration_id))}
+        item = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return _registration(item) if item else None
+
+    def new_id(self, created_at: datetime, digest: str) -> str:
+        return new_id(created_at, digest)
 
     # ------------------------------------------------------------------ writes
 
@@ -65,6 +145,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_guard(registration, now)},
                     {"Put": {"TableName": self._table, "Item": _registration_item(registration)}},
+                    {"Put": self._put_entry(registration)},
                 ]
             )
         except Cancelled as cancelled:
@@ -80,6 +161,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Update": self._extend_guard(updated)},
+                    {"Put": self._put_entry(updated)},
                 ]
             )
         except Cancelled:
@@ -97,6 +179,7 @@ class RegistrationStore:
                     {"Delete": self._release_guard(current)},
                     {"Put": self._put_guard(updated, now)},
                     {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
+                    {"Put": self._put_entry(updated)},  # same key: created_at and id are kept
                 ]
             )
         except Cancelled as cancelled:
@@ -111,10 +194,60 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Delete": self._release_guard(current)},
+                    {"Delete": self._delete_entry(current)},
                 ]
             )
         except Cancelled:
             raise DeviceNotFound() from None
+
+    def deactivate_by_id(
+        self, owner: str, registration_id: str, now: datetime, tenant: str | None = None
+    ) -> bool:
+        """Deactivate the owner's live registration with this id in one request, without reading it.
+
+        False, writing nothing, when that cannot be done blind: an id from elsewhere, a token changed
+        since the id was issued, no live registration with this id (under `tenant`, when given), or a
+        later `updated_at` stored.
+        """
+        keys = id_keys(registration_id)
+        if keys is None:
+            return False
+        created_at, digest = keys
+        moment = s(stamp(now))
+        registration: Item = {
+            "TableName": self._table,
+            "Key": {"pk": s(owner_key(owner)), "sk": s(token_key(digest))},
+            "UpdateExpression": "SET active = :false, updated_at = :stamp",
+            "ConditionExpression": (
+                "id = :id AND active = :true AND expires_at > :now AND updated_at <= :stamp"
+            ),
+            "ExpressionAttributeValues": {
+                ":id": s(registration_id),
+                ":true": {"BOOL": True},
+                ":false": {"BOOL": False},
+                ":now": n(int(now.timestamp())),
+                ":stamp": moment,
+            },
+        }
+        if tenant is not None:
+            registration["ConditionExpression"] += " AND tenant = :tenant"
+            registration["ExpressionAttributeValues"][":tenant"] = s(tenant)
+        guard: Item = {
+            "TableName": self._table,
+            "Key": {"pk": s(token_key(digest)), "sk": s(GUARD)},
+            "ConditionExpression": "device_id = :id",
+            "ExpressionAttributeValues": {":id": s(registration_id)},
+        }
+        entry: Item = {
+            "TableName": self._table,
+            "Key": {"pk": s(owner_key(owner)), "sk": s(entry_key(created_at, registration_id))},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        try:
+            self.transact([{"Update": registration}, {"Delete": guard}, {"Delete": entry}])
+        except Cancelled:
+            return False
+        return True
 
     def holder(self, digest: str, now: datetime) -> tuple[str, str] | None:
         """(owner, device id) of the live registration holding the token with this digest, if any."""
@@ -124,68 +257,22 @@ class RegistrationStore:
             return None
         return item["owner"]["S"], item["device_id"]["S"]
 
+    def holders(self, digests: list[str], now: datetime) -> dict[str, tuple[str, str]]:
+        """holder() of many tokens by digest, those held only, in one read per 100 tokens."""
+        keys = {digest: {"pk": s(token_key(digest)), "sk": s(GUARD)} for digest in digests}
+        found = batch_get(self._client, self._table, list(keys.values()))
+        held = {}
+        for digest, key in keys.items():
+            item = found.get((key["pk"]["S"], GUARD))
+            if item is not None and int(item["expires_at"]["N"]) > int(now.timestamp()):
+                held[digest] = (item["owner"]["S"], item["device_id"]["S"])
+        return held
+
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
         key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
         item = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return _registration(item) if item else None
-
-    def refresh(
-        self, owner: str, digest: str, expires_at: int, changes: Mapping[str, Any], now: datetime
-    ) -> bool:
-        """Extend the caller's live registration of a token and set `changes` on it, in one request.
-
-        `changes` maps attribute names to values (str, or dict[str, str] merged key by key into a map).
-        False when the caller holds no live registration of that token; nothing is written then.
-        """
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {
-            ":owner": s(owner),
-            ":expires": n(expires_at),
-            ":now": n(int(now.timestamp())),
-            ":true": {"BOOL": True},
-            ":stamp": s(stamp(now)),
-        }
-        sets = ["expires_at = :expires", "last_used_at = :stamp", "updated_at = :stamp"]
-        for index, (name, value) in enumerate(changes.items()):
-            if value or not isinstance(value, dict):  # an empty map sets nothing, so names nothing
-                names[f"#a{index}"] = name
-            if isinstance(value, dict):
-                for position, (key, text) in enumerate(value.items()):
-                    names[f"#a{index}k{position}"] = key
-                    values[f":a{index}k{position}"] = s(text)
-                    sets.append(f"#a{index}.#a{index}k{position} = :a{index}k{position}")
-            else:
-                values[f":a{index}"] = s(value)
-                sets.append(f"#a{index} = :a{index}")
-        registration_update: Item = {
-            "TableName": self._table,
-            "Key": {"pk": s(owner_key(owner)), "sk": s(token_key(digest))},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            # A concurrent use stamped later wins; this one then goes the read-and-save way, which
-            # keeps time on the registration moving forward (ISO-8601 UTC stamps sort as times).
-            "ConditionExpression": "active = :true AND expires_at > :now AND updated_at <= :stamp",
-            "ExpressionAttributeValues": {k: v for k, v in values.items() if k != ":owner"},
-        }
-        if names:
-            registration_update["ExpressionAttributeNames"] = names
-        guard_update: Item = {
-            "TableName": self._table,
-            "Key": {"pk": s(token_key(digest)), "sk": s(GUARD)},
-            "UpdateExpression": "SET expires_at = :expires",
-            "ConditionExpression": "#owner = :owner AND expires_at > :now",
-            "ExpressionAttributeNames": {"#owner": "owner"},
-            "ExpressionAttributeValues": {
-                ":owner": s(owner),
-                ":expires": n(expires_at),
-                ":now": values[":now"],
-            },
-        }
-        try:
-            self.transact([{"Update": guard_update}, {"Update": registration_update}])
-        except Cancelled:
-            return False
-        return True
 
     def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Hand a live registration's token to `updated` (another owner, or a new id for the same one).
@@ -214,6 +301,9 @@ class RegistrationStore:
                 {"Delete": self._delete_registration_if_live(current, now)},
                 {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
             ]
+        if (current.owner, current.created_at, current.id) != (updated.owner, updated.created_at, updated.id):
+            parts.append({"Delete": self._delete_entry(current)})
+        parts.append({"Put": self._put_entry(updated)})
         try:
             self.transact([{"Update": guard}, *parts])
         except Cancelled:
@@ -236,6 +326,18 @@ class RegistrationStore:
             "ExpressionAttributeValues": {":now": n(int(now.timestamp()))},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+
+    def _put_entry(self, registration: Registration) -> Item:
+        item = _registration_item(registration)
+        item["sk"] = s(entry_key(registration.created_at, registration.id))
+        return {"TableName": self._table, "Item": item}
+
+    def _delete_entry(self, registration: Registration) -> Item:
+        key = {
+            "pk": s(owner_key(registration.owner)),
+            "sk": s(entry_key(registration.created_at, registration.id)),
+        }
+        return {"TableName": self._table, "Key": key}
 
     def _extend_guard(self, registration: Registration) -> Item:
         return {

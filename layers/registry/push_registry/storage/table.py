@@ -79,6 +79,30 @@ def call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
         raise unavailable(error) from error
 
 
+_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+_BATCH_GET_ROUNDS = 5
+
+
+def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> dict[tuple[str, str], Item]:
+    """Strongly consistent reads of many keys, 100 per call, by key; keys DynamoDB left unprocessed
+    are asked again a few times, then Unavailable."""
+    unique = list({key_id(k): k for k in keys}.values())
+    found: dict[tuple[str, str], Item] = {}
+    for start in range(0, len(unique), _BATCH_GET_KEYS):
+        request = {table: {"Keys": unique[start : start + _BATCH_GET_KEYS], "ConsistentRead": True}}
+        for _ in range(_BATCH_GET_ROUNDS):
+            response = call(client, "batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                found[key_id(item)] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.01)
+        else:
+            raise Unavailable()
+    return found
+
+
 def _ensure_time_for_one_call(client: Any) -> None:
     """Unavailable now, rather than a call that the function's timeout could cut off mid-way."""
     if time_budget.seconds_left() < _worst_case_seconds(client) + _ANSWER_RESERVE_SECONDS:

@@ -1,0 +1,161 @@
+"""By-id calls and list pages read what they need, whatever the account holds (over moto).
+
+Each DynamoDB call the registry makes is counted through botocore's event hooks, with the items it
+read: a large account (live and deactivated registrations interleaved) must cost what a small one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from push_registry.errors import DeviceNotFound, InvalidRequest
+from push_registry.registry import DeviceChange, NewDevice, Registry
+
+LARGE = 60
+
+
+@dataclass
+class Meter:
+    calls: list[str] = field(default_factory=list)
+    items_read: int = 0
+
+    def after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+        self.items_read += len(parsed.get("Items", [])) + (1 if "Item" in parsed else 0)
+        self.items_read += sum(len(found) for found in parsed.get("Responses", {}).values())
+
+    def reset(self) -> None:
+        self.calls, self.items_read = [], 0
+
+
+@pytest.fixture
+def meter(dynamodb: Any) -> Iterator[Meter]:
+    meter = Meter()
+    dynamodb.meta.events.register("after-call.dynamodb.*", meter.after)
+    yield meter
+    dynamodb.meta.events.unregister("after-call.dynamodb.*", meter.after)
+
+
+def account(registry: Registry, owner: str, size: int) -> list[str]:
+    """`size` registrations, every other one deactivated (when size > 1); the live ids, oldest first."""
+    clock = registry._clock
+    ids = []
+    for i in range(size):
+        clock.advance(seconds=1)  # type: ignore[attr-defined]  # the unit tests' settable Clock
+        ids.append(registry.register_device(owner, NewDevice(f"{owner}-token-{i}", "android"), "accounts").id)
+    for device_id in ids[1::2] if size > 1 else []:
+        registry.deactivate_device(owner, device_id)
+    return ids[0::2] if size > 1 else ids
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_a_heartbeat_reads_one_item_and_writes_once(registry: Registry, meter: Meter, size: int) -> None:
+    live = account(registry, "acct", size)
+    meter.reset()
+
+    registry.update_device("acct", live[0], DeviceChange())
+
+    assert (meter.calls, meter.items_read) == (["GetItem", "TransactWriteItems"], 1)
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_a_delete_is_one_transaction_that_reads_nothing(registry: Registry, meter: Meter, size: int) -> None:
+    live = account(registry, "acct", size)
+    meter.reset()
+
+    registry.deactivate_device("acct", live[0])
+
+    assert (meter.calls, meter.items_read) == (["TransactWriteItems"], 0)
+    assert live[0] not in [d.id for d in registry.list_devices("acct", limit=100).devices]
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_a_page_reads_what_it_returns(registry: Registry, meter: Meter, size: int) -> None:
+    live = account(registry, "acct", size)
+    meter.reset()
+
+    page = registry.list_devices("acct", limit=5)
+
+    assert [d.id for d in page.devices] == live[::-1][:5]
+    assert meter.calls == ["Query"]
+    assert meter.items_read == min(6, len(live))  # one more than the page, to know whether more follow
+
+
+def test_paging_a_large_account_walks_its_live_registrations_newest_first(
+    registry: Registry, meter: Meter
+) -> None:
+    live = account(registry, "acct", LARGE)
+    seen, cursor, pages = [], None, 0
+    meter.reset()
+    while True:
+        page = registry.list_devices("acct", limit=7, cursor=cursor)
+        seen += [d.id for d in page.devices]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert seen == live[::-1]
+    assert meter.items_read <= len(live) + pages  # never a deactivated registration
+
+
+def test_a_cursor_from_another_account_is_refused(registry: Registry) -> None:
+    account(registry, "alice", 3)
+    account(registry, "bob", 3)
+    cursor = registry.list_devices("alice", limit=1).next_cursor
+    assert cursor is not None
+
+    with pytest.raises(InvalidRequest) as refused:
+        registry.list_devices("bob", limit=1, cursor=cursor)
+    assert refused.value.first.field == "cursor"
+
+
+def test_a_token_change_keeps_the_id_working(registry: Registry, meter: Meter) -> None:
+    # The id names the token digest at creation; after a PATCH of the token, by-id calls still work.
+    (device_id,) = account(registry, "acct", 1)
+    registry.update_device("acct", device_id, DeviceChange(token="acct-token-new"))
+    registry.update_device("acct", device_id, DeviceChange())
+    meter.reset()
+
+    registry.deactivate_device("acct", device_id)
+
+    assert meter.calls == ["TransactWriteItems", "GetItem", "TransactWriteItems"]  # blind attempt, then by id
+    assert registry.list_devices("acct", limit=10).devices == []
+    with pytest.raises(DeviceNotFound):
+        registry.update_device("acct", device_id, DeviceChange())
+
+
+@pytest.mark.parametrize("device_id", ["", "x" * 59, "not-an-id", "A" * 59, "0" * 2000])
+def test_ids_not_issued_here_are_not_found(registry: Registry, device_id: str) -> None:
+    account(registry, "acct", 3)
+    with pytest.raises(DeviceNotFound):
+        registry.update_device("acct", device_id, DeviceChange())
+    with pytest.raises(DeviceNotFound):
+        registry.deactivate_device("acct", device_id)
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor(
+            "0001-01-01T00:00:00+05:00", "x", hashlib.sha256(b"acct").hexdigest()[:16]
+        ),  # before year 1 in UTC
+        _cursor("2026-01-01T00:00:00+00:00", "x" * 2000, hashlib.sha256(b"acct").hexdigest()[:16]),
+        _cursor("2026-01-01T00:00:00", "x", hashlib.sha256(b"acct").hexdigest()[:16]),  # no time zone
+    ],
+)
+def test_a_forged_cursor_of_the_right_account_is_still_invalid_input(registry: Registry, cursor: str) -> None:
+    account(registry, "acct", 3)
+    with pytest.raises(InvalidRequest):
+        registry.list_devices("acct", limit=1, cursor=cursor)
