@@ -110,14 +110,14 @@ build: tools
 
 # sam local: built for this machine's architecture (arm64 in AWS) in .aws-sam/local-<arch>, against
 # the DynamoDB Local of `make run` (port 8000, events/env.json).
-invoke: tools check-docker
+invoke: $(TOOLS)/.stamp check-docker
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> [EVENT=events/<file>.json]"; exit 2; }
 	$(PY) -m local.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
-start-api: tools check-docker
+start-api: $(TOOLS)/.stamp check-docker
 	$(PY) -m local.sam_local start-api --port $(API_PORT)
 
-sam-local: tools check-java check-npm
+sam-local: $(TOOLS)/.stamp check-java check-npm
 	$(PY) -m pytest tests/deployment/test_sam_local.py -q -s -rs
 
 deploy: build
