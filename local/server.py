@@ -156,6 +156,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Silenced: the default line would include the full request path with its query string."""
 
 
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a listen backlog for bursts.
+
+    socketserver's default backlog is 5: a load tool or a concurrency test opening a few dozen
+    connections in its first second overflows it, and the kernel drops or resets the surplus.
+    """
+
+    request_queue_size = 1024  # the kernel caps it at net.core.somaxconn (4096 on current Linux)
+    daemon_threads = True
+
+
 class LocalApi:
     """The local API in a background thread (for tests): `.base_url`, `.stop()`."""
 
@@ -165,8 +176,7 @@ class LocalApi:
             (_Handler,),
             {"routes": [(_pattern(r.path), r) for r in routes(load_template())], "access_log": access_log},
         )
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -57,7 +58,8 @@ def _make(makefile: Path, target: str, artifacts: Path, cwd: Path) -> None:
         **os.environ,
         "ARTIFACTS_DIR": str(artifacts),
         "REGISTRY_ARCHITECTURE": host_architecture(),
-        "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.11.7:3.12.1:3.13.0"),
+        # The recipe runs the first `python3.13` on PATH: this interpreter's own, not a pyenv shim.
+        "PATH": f"{sysconfig.get_config_var('BINDIR')}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     done = subprocess.run(
         ["make", "--no-print-directory", "-f", str(makefile), target],

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
+import sysconfig
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,18 +38,20 @@ print(json.dumps(app.handler(event, Context())))
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`sam build` of the real template, retargeted from arm64 to this machine's x86_64 so it can import."""
+    """`sam build` of the real template for this machine's architecture, so that it can import."""
     if not SAM.exists():
         pytest.fail("sam is not installed: run `make tools`")
     work = tmp_path_factory.mktemp("sam")
-    template = (ROOT / "template.yaml").read_text().replace("arm64", "x86_64")
-    (work / "template.yaml").write_text(template)
+    (work / "template.yaml").write_text((ROOT / "template.yaml").read_text())
+    architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    # The makefile builds run the first `python3.13` on PATH: this interpreter's own.
+    python_bin = sysconfig.get_config_var("BINDIR")
     env = {
         **os.environ,
-        "PYENV_VERSION": "3.11.7:3.12.1:3.13.0",
+        "PATH": f"{python_bin}{os.pathsep}{os.environ['PATH']}",
         "SAM_CLI_TELEMETRY": "0",
         # SAM passes no architecture to a makefile build: the layer's Makefile reads it from here.
-        "REGISTRY_ARCHITECTURE": "x86_64",
+        "REGISTRY_ARCHITECTURE": architecture,
     }
     subprocess.run(
         [
@@ -61,6 +65,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(work / "build"),
             "--cache-dir",
             str(work / "cache"),
+            "--parameter-overrides",
+            f"Architecture={architecture}",
         ],
         check=True,
         env=env,

@@ -31,6 +31,9 @@ def statements(function: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_runtime_is_python_3_13_on_arm64_for_every_function() -> None:
+    """arm64 in AWS; the parameter lets `make invoke`/`make start-api` build for the host's own."""
+    architecture = TEMPLATE["Parameters"]["Architecture"]
+    assert (architecture["Default"], architecture["AllowedValues"]) == ("arm64", ["arm64", "x86_64"])
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
@@ -44,8 +47,10 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
     layers = of_type("AWS::Serverless::LayerVersion")
     assert list(layers) == ["RegistryLayer"]
     layer = layers["RegistryLayer"]
-    # The makefile ships bytecode for every module (see test_built_functions for the artifact).
-    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    # The makefile ships bytecode for every module (see test_built_functions for the artifact); one
+    # architecture for the functions and the layer's binary wheels (pydantic-core, cryptography).
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": {"Ref": "Architecture"}}
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     assert (ROOT / layer["Properties"]["ContentUri"] / "Makefile").is_file()
     assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
     requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import socket
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +20,7 @@ from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
 from push_registry.errors import Unavailable
 from push_registry.http import Request, Response
+from push_registry.observability import logger
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
 
@@ -143,3 +148,56 @@ def test_an_unexpected_fault_is_a_generic_500_without_internals() -> None:
     assert result["statusCode"] == 500
     assert json.loads(result["body"]) == {"message": "Internal server error", "code": "INTERNAL_ERROR"}
     assert "internals" not in result["body"]
+
+
+@pytest.fixture
+def handled_lines() -> Iterator[io.StringIO]:
+    """The service logger's JSON lines, as Powertools writes them to CloudWatch."""
+    lines = io.StringIO()
+    stream = logging.StreamHandler(lines)
+    stream.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(stream)
+    yield lines
+    logging.getLogger(logger.name).removeHandler(stream)
+
+
+def throttled() -> Registry:
+    registry, stubber = stubbed_registry()
+    stubber.add_client_error("transact_write_items", service_error_code="ThrottlingException")
+    stubber.activate()
+    return registry
+
+
+def nothing_listening() -> Registry:
+    with socket.socket() as probe:  # a port that was free a moment ago: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = botocore.session.get_session().create_client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    return Registry(RegistrationStore(client, "push-registry-unit"))
+
+
+@pytest.mark.parametrize(
+    ("registry", "cause"),
+    [(throttled, "ThrottlingException"), (nothing_listening, "EndpointConnectionError")],
+)
+def test_a_503_says_why_in_the_log_without_request_values(
+    registry: Callable[[], Registry], cause: str, handled_lines: io.StringIO
+) -> None:
+    store = registry()
+
+    def use(request: Request) -> Response:
+        store.register_device("acct-1", NewDevice(token="raw-push-token-1", platform="android"), "accounts")
+        return Response(201, {})
+
+    assert run(use)["statusCode"] == 503
+    lines = handled_lines.getvalue().splitlines()
+    [handled] = [json.loads(line) for line in lines if "request handled" in line]
+    assert (handled["outcome"], handled["cause"]) == ("Unavailable", cause)
+    assert "raw-push-token-1" not in handled_lines.getvalue()

@@ -65,6 +65,7 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.append_keys(api=api)
             request = Request.from_event(event)
+            details: dict[str, str] = {}
             try:
                 with time_budget.of_invocation(context):
                     response = use(request)
@@ -72,6 +73,9 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
             except RegistryError as error:
                 response = dialect.render(error, request)
                 outcome = type(error).__name__
+                if isinstance(error, Unavailable):
+                    # Why, so that a wrong endpoint or a missing parameter is told apart from throttling.
+                    details["cause"] = error.cause or type(error.__cause__ or error).__name__
                 if metric := _ERROR_METRICS.get(type(error)):
                     count(metric)
             except Exception:
@@ -81,7 +85,7 @@ def endpoint(api: str, dialect: Dialect) -> Callable[[Callable[[Request], Respon
                 response = dialect.internal_error(request)
                 outcome = "InternalError"
                 count(Metric.UNHANDLED_ERRORS)
-            logger.info("request handled", extra={"status": response.status, "outcome": outcome})
+            logger.info("request handled", extra={"status": response.status, "outcome": outcome, **details})
             return response.to_proxy_result()
 
         return cast(Handler, handler)

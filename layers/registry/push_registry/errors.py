@@ -107,11 +107,16 @@ class RateLimited(RegistryError):
 
 
 class Unavailable(RegistryError):
-    """A dependency (DynamoDB) kept failing after bounded retries; the client may retry later."""
+    """A dependency (DynamoDB) kept failing after bounded retries; the client may retry later.
 
-    def __init__(self, retry_after: int = 1) -> None:
+    `cause` says why for the log, never with request values: the AWS error code of an answer
+    ("ThrottlingException"), or the class of the error that stood for one ("EndpointConnectionError").
+    """
+
+    def __init__(self, retry_after: int = 1, cause: str = "") -> None:
         super().__init__(f"retry after {retry_after}s")
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class IncompleteBatch(Unavailable):

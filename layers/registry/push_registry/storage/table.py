@@ -59,11 +59,11 @@ def transact(client: Any, items: list[Item]) -> None:
             if not codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
                 raise
         except BotoCoreError as error:
-            raise Unavailable() from error
+            raise unavailable(error) from error
         if attempt + 1 < _CONFLICT_ATTEMPTS:
             # Jittered backoff: colliding writers should not collide again on the next attempt.
             time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not crypto
-    raise Unavailable() from Contention()
+    raise Unavailable(cause=Contention.__name__) from Contention()
 
 
 def call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
             raise
         raise translate(error) from error
     except BotoCoreError as error:
-        raise Unavailable() from error
+        raise unavailable(error) from error
 
 
 _BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
@@ -107,7 +107,7 @@ def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> dict[tuple
 def _ensure_time_for_one_call(client: Any) -> None:
     """Unavailable now, rather than a call that the function's timeout could cut off mid-way."""
     if time_budget.seconds_left() < _worst_case_seconds(client) + _ANSWER_RESERVE_SECONDS:
-        raise Unavailable()
+        raise Unavailable(cause="time budget")
 
 
 def _worst_case_seconds(client: Any) -> float:
@@ -141,8 +141,14 @@ def code(error: ClientError) -> str:
 def translate(error: ClientError) -> Exception:
     """Throttling and server faults that outlived botocore's retries become Unavailable; the rest are bugs."""
     if code(error) in _RETRYABLE:
-        return Unavailable()
+        return unavailable(error)
     return cast(Exception, error)
+
+
+def unavailable(error: ClientError | BotoCoreError) -> Unavailable:
+    """Unavailable naming its cause for the log: an AWS error code, or the connection error's class
+    (EndpointConnectionError: wrong endpoint or nothing listening; ReadTimeoutError: too slow)."""
+    return Unavailable(cause=code(error) if isinstance(error, ClientError) else type(error).__name__)
 
 
 def parse_time(value: str) -> datetime:
