@@ -17,5 +17,7 @@ def handler(request: Request) -> Response:
     owner = accounts.account_of(request, authenticator)
     change = accounts.device_change(request.json_object(settings().max_body_bytes))
     device_id = request.path_parameters.get("deviceId", "")
-    registration = registry.update_device(owner, device_id, change, seen_as=accounts.as_seen)
+    registration = registry.update_device(
+        owner, device_id, change, seen_as=accounts.as_seen, shown_platforms=accounts.SHOWN_AS_STORED
+    )
     return Response(200, accounts.device_body(registration))

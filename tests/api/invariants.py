@@ -3,14 +3,16 @@
 A test may Scan (the service never does). Items whose `expires_at` is in the past are absent, as every
 read and condition of the service treats them; RATE# counters are not part of the registry's state.
 
-Registrations and their token guards:
-- every live token guard names a live, active registration of its owner, with its device id, under the
-  same token digest and with the same expiry;
-- every live, active registration is named by the guard of its token (so one per token digest);
-Registrations and their list entries (OWNER#<owner>/LIVE#<created_at>#<id>):
-- every live, active registration has its list entry, a copy of it attribute for attribute;
-- every live list entry is the copy of a live, active registration of its owner with that id (so a
-  deactivated registration has none, and a moved token leaves none behind);
+Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_at>#<id>):
+- a registration's lease covers it: expires_at <= lease_until <= expires_at + LEASE;
+- every live, active registration is named by the guard of its token (so one per token digest), whose
+  expiry is the registration's lease_until and whose held_until is at most the registration's expiry;
+- every live, active registration has its list entry, under its created_at and id, pointing at its
+  token digest, whose expiry is the registration's lease_until;
+- a live guard or list entry names a registration of its owner and token that is live, or one that
+  has expired (stale: readers treat it as absent), and only once that may have happened (no earlier than
+  LEASE before the guard's or entry's own expiry): never a deactivated registration, never one missing
+  while its lease says it must be live;
 - a registration id issued here names its creation instant, which is the registration's created_at;
 Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
@@ -40,6 +42,7 @@ from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
 from push_registry.settings import settings
+from push_registry.storage.registrations import LEASE
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -55,14 +58,16 @@ _REGISTRATION_FIELDS: FieldSpec = {
     "required": {
         "S": ("id", "owner", "token", "provider", "created_at", "updated_at", "last_used_at", "source"),
         "BOOL": ("active",),
-        "N": ("expires_at",),
+        "N": ("expires_at", "lease_until"),
         "M": ("device_info",),
     },
     "optional": {"S": ("platform", "tenant")},
 }
 _REGISTRATION_GUARD_FIELDS: FieldSpec = {
-    "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at",)}
+    "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at", "held_until")}
 }
+_ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
+_LEASE = int(LEASE.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
     "required": {"S": ("id", "phone", "token", "created_at", "updated_at"), "N": ("expires_at",)},
     "optional": {"S": ("device_id", "device_type", "meta", "source_ip", "user_agent")},
@@ -144,7 +149,7 @@ def is_live(item: Item, now: int) -> bool:
         alive = int(item["expires_at"]["N"]) > now
     except (KeyError, ValueError):
         return False
-    if item["pk"]["S"].startswith("OWNER#"):
+    if item["pk"]["S"].startswith("OWNER#") and item["sk"]["S"].startswith("TOKEN#"):
         return alive and item.get("active") == {"BOOL": True}
     return alive
 
@@ -227,7 +232,7 @@ class _Audit:
         }
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded_and_listed,
-            "entry": self.entry_copies_registration,
+            "entry": self.entry_points_at_registration,
             "guard": self.guard_names_registration,
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
@@ -329,7 +334,13 @@ class _Audit:
             if not created <= used <= updated:
                 self.report("bad-timestamp", key, "not created_at <= last_used_at <= updated_at")
             self.expiry(key, item, "last_used_at", used, self.registration_lifetime)
+        self.lease(key, item)
         return True
+
+    def lease(self, key: Key, registration: Item) -> None:
+        expires, lease = int(registration["expires_at"]["N"]), int(registration["lease_until"]["N"])
+        if not expires <= lease <= expires + _LEASE:
+            self.report("bad-lease", key, f"lease_until {lease} not within [expires_at, + {_LEASE} s]")
 
     def expiry(self, key: Key, item: Item, basis: str, moment: datetime, lifetime: int) -> None:
         """The TTL attribute is `basis` + the configured lifetime, to the second."""
@@ -340,18 +351,16 @@ class _Audit:
             )
 
     def entry(self, key: Key, item: Item) -> bool:
-        """A list entry has the registration's shape, under LIVE#<created_at>#<id> of its own fields."""
-        if not self.fields(key, item, _REGISTRATION_FIELDS):
+        """A list entry is LIVE#<created_at>#<id> of the id it holds, pointing at a token digest."""
+        if not self.fields(key, item, _ENTRY_FIELDS):
             return False
-        expected = (f"OWNER#{item['owner']['S']}", f"LIVE#{item['created_at']['S']}#{item['id']['S']}")
-        if key != expected:
-            self.report("key-mismatch", key, "not OWNER#<owner>/LIVE#<created_at>#<id> of its own fields")
+        stamp, _, entry_id = key[1].removeprefix("LIVE#").rpartition("#")
+        if entry_id != item["id"]["S"] or not stamp:
+            self.report("key-mismatch", key, "not OWNER#<owner>/LIVE#<created_at>#<id> of its own id")
             return False
-        if not is_well_formed_token(item["token"]["S"]):
-            self.report("bad-token", key, "the stored token is not 1-4096 printable ASCII characters")
+        if not _DIGEST.fullmatch(item["token_digest"]["S"]):
+            self.report("bad-value", key, "token_digest is not a sha256")
             return False
-        if item["active"] != {"BOOL": True} and int(item["expires_at"]["N"]) > self.now:
-            self.report("dangling-entry", key, "lists a deactivated registration")
         return True
 
     def registration_guard(self, key: Key, item: Item) -> bool:
@@ -420,28 +429,37 @@ class _Audit:
             self.report(
                 "unlisted-registration", key, f"live and active, but its list entry {entry_key[1]} is absent"
             )
-        elif {k: v for k, v in entry.items() if k != "sk"} != {
-            k: v for k, v in registration.items() if k != "sk"
-        }:
-            differ = sorted(
-                name
-                for name in set(entry) | set(registration)
-                if name != "sk" and entry.get(name) != registration.get(name)
-            )
-            self.report("stale-entry", entry_key, f"differs from its registration in {differ}")
-
-    def entry_copies_registration(self, key: Key, entry: Item) -> None:
-        target = (key[0], f"TOKEN#{token_digest(entry['token']['S'])}")
-        registration = self.items.get(target)
-        if registration is None:
-            self.report("dangling-entry", key, f"lists {text(entry, 'id')}: no registration {target[1]}")
-        elif not is_live(registration, self.now) or text(registration, "id") != text(entry, "id"):
+            return
+        if f"TOKEN#{text(entry, 'token_digest')}" != key[1]:
             self.report(
-                "dangling-entry",
-                key,
-                f"lists {text(entry, 'id')}, but {target[1]} is registration {text(registration, 'id')}, "
-                f"{'live' if is_live(registration, self.now) else 'not live'}",
+                "stale-entry", entry_key, f"points at TOKEN#{text(entry, 'token_digest')}, not {key[1]}"
             )
+        if entry["expires_at"] != registration["lease_until"]:
+            self.report(
+                "stale-entry",
+                entry_key,
+                f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}",
+            )
+
+    def may_have_expired(self, item: Item) -> bool:
+        """A guard's or entry's registration may have expired by now: its lease is at most LEASE longer."""
+        return self.now >= int(item["expires_at"]["N"]) - _LEASE
+
+    def entry_points_at_registration(self, key: Key, entry: Item) -> None:
+        target = (key[0], f"TOKEN#{text(entry, 'token_digest')}")
+        registration = self.items.get(target)
+        entry_id = text(entry, "id")
+        if registration is None or text(registration, "id") != entry_id:
+            other = None if registration is None else text(registration, "id")
+            if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
+                entry
+            ):
+                self.report("dangling-entry", key, f"lists {entry_id}: {target[1]} is registration {other}")
+            return
+        if registration.get("active") != {"BOOL": True}:
+            self.report("dangling-entry", key, f"lists {entry_id}, which is deactivated")
+        elif key[1] != f"LIVE#{text(registration, 'created_at')}#{entry_id}":
+            self.report("key-mismatch", key, f"lists {entry_id} under another created_at than its own")
 
     def registration_is_guarded(self, key: Key, registration: Item) -> None:
         guard_key = (key[1], "GUARD")  # TOKEN#<digest>
@@ -461,28 +479,37 @@ class _Audit:
                 f"live and active, but its guard names {text(guard, 'owner')}/{text(guard, 'device_id')}, "
                 f"not {text(registration, 'owner')}/{text(registration, 'id')}",
             )
+        elif guard["expires_at"] != registration["lease_until"] or int(guard["held_until"]["N"]) > int(
+            registration["expires_at"]["N"]
+        ):
+            self.report(
+                "expiry-mismatch",
+                guard_key,
+                f"guard expires {guard['expires_at']['N']} (held until {guard['held_until']['N']}), "
+                f"registration {registration['expires_at']['N']} (lease {registration['lease_until']['N']})",
+            )
 
     def guard_names_registration(self, key: Key, guard: Item) -> None:
         owner, device_id = text(guard, "owner"), text(guard, "device_id")
         target = (f"OWNER#{owner}", key[0])
         registration = self.items.get(target)
-        if registration is None:
-            self.report("dangling-guard", key, f"names {owner}/{device_id}: no registration {target[1]}")
+        if registration is None or text(registration, "id") != device_id:
+            other = None if registration is None else text(registration, "id")
+            if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
+                guard
+            ):
+                self.report(
+                    "dangling-guard", key, f"names {owner}/{device_id}: {target[1]} is registration {other}"
+                )
             return
-        if not is_live(registration, self.now):
-            state = "deactivated" if registration.get("active") != {"BOOL": True} else "expired"
-            self.report("dangling-guard", key, f"names {owner}/{device_id}: the registration is {state}")
-        elif text(registration, "id") != device_id:
-            self.report(
-                "dangling-guard",
-                key,
-                f"names device {device_id}, the registration is {text(registration, 'id')}",
-            )
-        elif registration["expires_at"] != guard["expires_at"]:
+        if registration.get("active") != {"BOOL": True}:
+            self.report("dangling-guard", key, f"names {owner}/{device_id}: the registration is deactivated")
+        elif not is_live(registration, self.now) and guard["expires_at"] != registration["lease_until"]:
             self.report(
                 "expiry-mismatch",
                 key,
-                f"guard expires {guard['expires_at']['N']}, registration {registration['expires_at']['N']}",
+                f"stale guard expires {guard['expires_at']['N']}, not its registration's lease "
+                f"{registration['lease_until']['N']}",
             )
 
     def record_is_guarded(self, key: Key, record: Item) -> None:

@@ -521,6 +521,20 @@ def accounts_update(w: World) -> Scenario:
     return Scenario("accounts_update_device", event, answered, settled, None, (old, new), (user,))
 
 
+def accounts_heartbeat(w: World) -> Scenario:
+    user, token, device = _accounts_device(w)
+    event = w.event("accounts_update_device", user, path={"accountId": user, "deviceId": device})
+    event["body"] = "{}"  # an empty PATCH: the heartbeat
+
+    def answered(a: Answer) -> None:
+        assert (a.status, a.body["id"], a.body["platform"]) == (200, device, "android")
+
+    def settled() -> None:
+        assert (w.live(user), w.holder(token)) == ({token: device}, (user, device))
+
+    return Scenario("accounts_update_device", event, answered, settled, None, (token,), (user,))
+
+
 def accounts_deactivate(w: World) -> Scenario:
     user, token, device = _accounts_device(w)
     event = w.event("accounts_deactivate_device", user, path={"accountId": user, "deviceId": device})
@@ -700,14 +714,19 @@ ACCOUNTS_503 = {"message": "Service temporarily unavailable", "code": "SERVICE_U
 INTERNAL_503 = {"message": "temporarily unavailable, retry later"}
 ROUTES = {
     "accounts-register": Route(accounts_register, (T,), ACCOUNTS_503),
-    "accounts-list": Route(accounts_list, (Q,), ACCOUNTS_503),
-    # By id: the registration's list entry is read by key; a delete is one transaction, read nothing.
+    # A page: the list entries, then the registrations they point at.
+    "accounts-list": Route(accounts_list, (Q, B), ACCOUNTS_503),
+    # By id: the registration is read by the key its id names; a delete is one transaction, read nothing.
     "accounts-update": Route(accounts_update, (G, T), ACCOUNTS_503),
+    # A heartbeat: one conditional write that returns the record.
+    "accounts-heartbeat": Route(accounts_heartbeat, (U,), ACCOUNTS_503),
     "accounts-deactivate": Route(accounts_deactivate, (T,), ACCOUNTS_503),
-    "camera": Route(camera, (G, T, G, T), {"result": -1, "msg": "Error setting push token, retry later"}),
+    # An upsert of a token another user holds: the refused refresh (nothing of the caller's stored), the
+    # refused registration, the holder's record, the take-over.
+    "camera": Route(camera, (U, T, G, T), {"result": -1, "msg": "Error setting push token, retry later"}),
     "user-push-tokens": Route(
         user_push_tokens,
-        (G, T, G, T),
+        (U, T, G, T),
         {"statusCode": 503, "message": "Service Unavailable", "error": "Service Unavailable"},
     ),
     # The register event asks for English; the delete event sends no Accept-Language: pt-BR.
@@ -718,7 +737,7 @@ ROUTES = {
     "presignup": Route(
         presignup, (U, B, B, T), {"error": "unavailable", "message": "temporarily unavailable, retry later"}
     ),
-    "internal-user-tokens": Route(internal_user_tokens, (Q,), INTERNAL_503),
+    "internal-user-tokens": Route(internal_user_tokens, (Q, B), INTERNAL_503),
     "internal-presignup-lookup": Route(internal_presignup_lookup, (Q,), INTERNAL_503),
     "internal-invalidations": Route(internal_invalidations, (B, B, G, T, G, T), INTERNAL_503, batch=True),
 }

@@ -56,9 +56,12 @@ def test_a_registration_expires_30_days_after_the_request(
     guard = _items(ddb_local, f"TOKEN#{digest}", "GUARD")
     assert len(registration) == 1
     assert len(guard) == 1
-    for item in (registration[0], guard[0]):
-        expires_at = int(item["expires_at"]["N"])
-        assert _within(expires_at, before, after, THIRTY_DAYS), (expires_at - before) / 86400
+    expires_at = int(registration[0]["expires_at"]["N"])
+    assert _within(expires_at, before, after, THIRTY_DAYS), (expires_at - before) / 86400
+    # The guard's lease: 7 days beyond the registration's expiry (README, "Leases").
+    assert (
+        int(guard[0]["expires_at"]["N"]) == int(registration[0]["lease_until"]["N"]) == expires_at + 7 * 86400
+    )
 
 
 def test_a_presignup_record_expires_24_hours_after_the_post(local_api: str, ddb_local: Database) -> None:

@@ -371,6 +371,73 @@ def test_deactivate_racing_re_registration_by_the_same_and_other_accounts(
             assert (holder[0] if holder else None) == (winners[0] if winners else None), context
 
 
+# ---------------------------------------------------------------------- c2. heartbeats renewing a lease
+
+
+def lease_due(ddb_local: Any, owner: str, push: str, device_id: str) -> None:
+    """Make the registration's next heartbeat renew its lease: lease_until, and its guard's and list
+    entry's expiry, set to the registration's own expiry (a lease of zero, still a consistent state)."""
+    client, table = ddb_local.client, ddb_local.table_name
+    key = {"pk": {"S": f"OWNER#{owner}"}, "sk": {"S": f"TOKEN#{token_digest(push)}"}}
+    stored = client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    expires = stored["expires_at"]
+    entry = {"pk": key["pk"], "sk": {"S": f"LIVE#{stored['created_at']['S']}#{device_id}"}}
+    guard = {"pk": {"S": f"TOKEN#{token_digest(push)}"}, "sk": {"S": "GUARD"}}
+    for item_key, attribute in ((key, "lease_until"), (entry, "expires_at"), (guard, "expires_at")):
+        client.update_item(
+            TableName=table,
+            Key=item_key,
+            UpdateExpression="SET #a = :v",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": expires},
+        )
+
+
+def test_heartbeats_renewing_a_lease_racing_a_delete_a_patch_and_a_take_over(
+    ddb_local: Any, local_api: str, make_token: Callable[..., str], invariants: Callable[[], list[Item]]
+) -> None:
+    # Every heartbeat of a round finds the lease due; the first to write renews it, the others find it
+    # renewed (or the registration gone). Whatever the order, the lease covers the registration, the
+    # guard and the list entry follow it, and a deactivated or taken-over registration stays so.
+    jitter = random.Random(11)
+    for round_number in range(6):
+        push = new_push_token()
+        owner, third = new_user(), new_user()
+        jwts = {u: make_token(u) for u in (owner, third)}
+        device_id = register_for_setup(local_api, owner, push, jwts[owner])
+        lease_due(ddb_local, owner, push, device_id)
+        path = f"/api/accounts/{owner}/devices/{device_id}"
+        racers = [Racer("heartbeat", owner, Call("PATCH", path, {}, jwts[owner])) for _ in range(8)]
+        racers.append(
+            Racer("info", owner, Call("PATCH", path, {"device_info": {"app_version": "9"}}, jwts[owner]))
+        )
+        if round_number % 3 == 1:
+            racers.append(Racer("delete", owner, Call("DELETE", path, jwt=jwts[owner])))
+        elif round_number % 3 == 2:
+            racers.append(Racer("camera:third", third, registration("camera", third, push, jwts[third])))
+        calls = [replace(r.call, delay=jitter.uniform(0, 0.02)) for r in racers]
+
+        replies = race(local_api, calls)
+
+        statuses = [(r.name, reply.status) for r, reply in zip(racers, replies, strict=True)]
+        context = f"round {round_number}: {statuses}"
+        dump = invariants()
+        holders = live_registrations(dump, push)
+        assert all(status in {200, 204, 404} for _, status in statuses), context
+        ended = dict(statuses).get("delete") == 204 or dict(statuses).get("camera:third") == 200
+        if ended:
+            assert [(h["owner"]["S"], h["id"]["S"]) for h in holders] in ([], [(third, device_id)]), context
+        # Every heartbeat before the end answered the stored record: the device's platform and id.
+        for (name, status), reply in zip(statuses, replies, strict=True):
+            if name in ("heartbeat", "info") and status == 200:
+                assert (reply.body["id"], reply.body["platform"]) == (device_id, "android"), context
+        if round_number % 3 == 0:  # heartbeats and a PATCH only: all answered, the lease renewed
+            assert {status for _, status in statuses} == {200}, context
+            [holder] = holders
+            assert int(holder["lease_until"]["N"]) > int(holder["expires_at"]["N"]), context
+            assert holder["device_info"]["M"]["app_version"] == {"S": "9"}, context
+
+
 # ---------------------------------------------------------------------- d. pre-signup merges
 
 Post = tuple[str, str | None]  # (token, device id)
@@ -652,7 +719,8 @@ def _guard_names_deactivated(s: Scratch) -> None:
             "sk": {"S": sk},
             "owner": {"S": "bob"},
             "device_id": registration["id"],
-            "expires_at": registration["expires_at"],
+            "expires_at": registration["lease_until"],
+            "held_until": registration["expires_at"],
             "tenure": {"S": uuid.uuid4().hex},
         }
     )
@@ -696,18 +764,46 @@ def _entry_deleted(s: Scratch) -> None:
 
 def _entry_stale(s: Scratch) -> None:
     pk, sk = s.entry("alice", "live")
-    s.put({**s.get(pk, sk), "device_info": {"M": {"app_version": {"S": "0.0.1"}}}})
+    entry = s.get(pk, sk)
+    s.put({**entry, "expires_at": {"N": str(int(entry["expires_at"]["N"]) - 60)}})
 
 
 def _entry_of_deactivated(s: Scratch) -> None:
     registration = s.get(*s.registration("bob", "off"))
-    s.put({**registration, "sk": {"S": f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"}})
+    s.put(
+        {
+            "pk": registration["pk"],
+            "sk": {"S": f"LIVE#{registration['created_at']['S']}#{registration['id']['S']}"},
+            "id": registration["id"],
+            "token_digest": {"S": registration["sk"]["S"].removeprefix("TOKEN#")},
+            "expires_at": registration["lease_until"],
+        }
+    )
 
 
 def _entry_left_by_a_moved_token(s: Scratch) -> None:
     pk, sk = s.entry("alice", "live")
     entry = s.get(pk, sk)
-    s.put({**entry, "token": {"S": s.tokens["p1"]}})
+    s.put({**entry, "token_digest": {"S": token_digest(s.tokens["p1"])}})
+
+
+def _lease_shorter_than_registration(s: Scratch) -> None:
+    pk, sk = s.registration("alice", "live")
+    registration = s.get(pk, sk)
+    s.put({**registration, "lease_until": {"N": str(int(registration["expires_at"]["N"]) - 1)}})
+
+
+def _guard_held_beyond_registration(s: Scratch) -> None:
+    guard = s.get(*s.guard("live"))
+    s.put({**guard, "held_until": {"N": str(int(guard["held_until"]["N"]) + 60)}})
+
+
+def _stale_entry_before_its_time(s: Scratch) -> None:
+    # alice's registration moved to another token's key, its guard and entry left pointing at the old
+    # one, while their lease says the registration there cannot have expired.
+    pk, sk = s.registration("alice", "live")
+    s.put({**s.get(pk, sk), "sk": {"S": f"TOKEN#{token_digest('elsewhere')}"}, "token": {"S": "elsewhere"}})
+    s.remove(pk, sk)
 
 
 def _entry_under_another_key(s: Scratch) -> None:
@@ -720,11 +816,10 @@ def _id_not_naming_created_at(s: Scratch) -> None:
     registration = s.get(pk, sk)
     entry_key = s.entry("alice", "live")
     other = "2001-01-01T00:00:00.000000+00:00"
+    entry = s.get(*entry_key)
     s.put({**registration, "created_at": {"S": other}})
     s.remove(*entry_key)
-    s.put(
-        {**registration, "created_at": {"S": other}, "sk": {"S": f"LIVE#{other}#{registration['id']['S']}"}}
-    )
+    s.put({**entry, "sk": {"S": f"LIVE#{other}#{registration['id']['S']}"}})
 
 
 def _registration_unsafe_id(s: Scratch) -> None:
@@ -785,6 +880,7 @@ def _expired_garbage_only(s: Scratch) -> None:
             "owner": {"S": "nobody"},
             "device_id": {"S": "x"},
             "expires_at": {"N": str(gone)},
+            "held_until": {"N": str(gone)},
             "tenure": {"S": uuid.uuid4().hex},
         }
     )
@@ -827,8 +923,17 @@ def _expired_garbage_only(s: Scratch) -> None:
             id="missing-field",
         ),
         pytest.param(_registration_under_wrong_digest, {"key-mismatch"}, id="wrong-digest-key"),
+        pytest.param(_registration_bad_values, {"bad-value", "unknown-field"}, id="bad-values"),
         pytest.param(
-            _registration_bad_values, {"bad-value", "unknown-field", "stale-entry"}, id="bad-values"
+            _lease_shorter_than_registration,
+            {"bad-lease", "expiry-mismatch", "stale-entry"},
+            id="short-lease",
+        ),
+        pytest.param(_guard_held_beyond_registration, {"expiry-mismatch"}, id="guard-held-too-long"),
+        pytest.param(
+            _stale_entry_before_its_time,
+            {"dangling-guard", "dangling-entry", "unguarded-registration", "stale-entry"},
+            id="guard-and-entry-of-a-registration-that-cannot-have-expired",
         ),
         pytest.param(_entry_deleted, {"unlisted-registration"}, id="registration-without-list-entry"),
         pytest.param(_entry_stale, {"stale-entry"}, id="list-entry-differs"),

@@ -21,8 +21,13 @@ from push_registry.storage import PreSignupStore, RegistrationStore
 pytestmark = pytest.mark.integration
 
 
-def registry(ddb_local: Any, clock: Any = None, lifetime: timedelta = timedelta(days=30)) -> Registry:
-    store = RegistrationStore(ddb_local.client, ddb_local.table_name)
+def registry(
+    ddb_local: Any,
+    clock: Any = None,
+    lifetime: timedelta = timedelta(days=30),
+    lease: timedelta | None = None,
+) -> Registry:
+    store = RegistrationStore(ddb_local.client, ddb_local.table_name, **({"lease": lease} if lease else {}))
     return Registry(store, lifetime=lifetime, **({"clock": clock} if clock else {}))
 
 
@@ -156,21 +161,25 @@ def test_dynamodb_ttl_really_deletes_expired_registrations_list_entries_and_guar
     table = unique("push-registry-ttl")
     create_table(ddb_local.client, table, load_template())
     ddb_local = replace(ddb_local, table_name=table)
-    short = registry(ddb_local, lifetime=timedelta(seconds=1))
+    # The guard's and the list entry's lease, 5 s beyond the registration: each kind is deleted by TTL
+    # on its own expiry, the stale guard and entry after the registration.
+    short = registry(ddb_local, lifetime=timedelta(seconds=1), lease=timedelta(seconds=5))
     token, owner = unique("tok"), unique("acct")
     created = short.register_device(owner, NewDevice(token=token, platform="android"), "accounts")
-    keys = [
-        (f"OWNER#{owner}", f"TOKEN#{token_digest(token)}"),
-        (f"OWNER#{owner}", list_entry(created)),
-        (f"TOKEN#{token_digest(token)}", "GUARD"),
-    ]
-    assert all(stored(ddb_local, pk, sk) for pk, sk in keys)
+    registration = (f"OWNER#{owner}", f"TOKEN#{token_digest(token)}")
+    leased = [(f"OWNER#{owner}", list_entry(created)), (f"TOKEN#{token_digest(token)}", "GUARD")]
+    assert all(stored(ddb_local, pk, sk) for pk, sk in [registration, *leased])
+    assert all(
+        int(stored(ddb_local, pk, sk)["expires_at"]["N"]) == created.expires_at + 5 for pk, sk in leased
+    )
 
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(stored(ddb_local, pk, sk) for pk, sk in keys):
+    while time.monotonic() < deadline and any(
+        stored(ddb_local, pk, sk) for pk, sk in [registration, *leased]
+    ):
         time.sleep(1)
 
-    assert [stored(ddb_local, pk, sk) for pk, sk in keys] == [None, None, None]
+    assert [stored(ddb_local, pk, sk) for pk, sk in [registration, *leased]] == [None, None, None]
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -14,6 +15,17 @@ from push_registry.registry import Registry
 from push_registry.storage import RegistrationStore
 
 TABLE = "push-registry-unit"
+
+
+class Calls:
+    """The DynamoDB requests a client sends, by operation name (retries would show here)."""
+
+    def __init__(self, client: Any) -> None:
+        self.names: list[str] = []
+        client.meta.events.register("before-call.dynamodb.*", self._seen)
+
+    def _seen(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
 
 
 class Clock:

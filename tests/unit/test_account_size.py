@@ -56,13 +56,20 @@ def account(registry: Registry, owner: str, size: int) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [1, LARGE])
-def test_a_heartbeat_reads_one_item_and_writes_once(registry: Registry, meter: Meter, size: int) -> None:
+def test_a_heartbeat_is_one_write_that_returns_the_record(
+    registry: Registry, meter: Meter, size: int
+) -> None:
     live = account(registry, "acct", size)
+    registry._clock.advance(seconds=30)  # type: ignore[attr-defined]
     meter.reset()
 
-    registry.update_device("acct", live[0], DeviceChange())
+    touched = registry.update_device("acct", live[0], DeviceChange())
 
-    assert (meter.calls, meter.items_read) == (["GetItem", "TransactWriteItems"], 1)
+    assert (meter.calls, meter.items_read) == (["UpdateItem"], 0)
+    assert (touched.id, touched.platform, touched.token) == (live[0], "android", "acct-token-0")
+    assert touched.last_used_at == registry._clock()
+    [stored] = [d for d in registry.list_devices("acct", limit=100).devices if d.id == live[0]]
+    assert stored == touched
 
 
 @pytest.mark.parametrize("size", [1, LARGE])
@@ -84,8 +91,9 @@ def test_a_page_reads_what_it_returns(registry: Registry, meter: Meter, size: in
     page = registry.list_devices("acct", limit=5)
 
     assert [d.id for d in page.devices] == live[::-1][:5]
-    assert meter.calls == ["Query"]
-    assert meter.items_read == min(6, len(live))  # one more than the page, to know whether more follow
+    assert meter.calls == ["Query", "BatchGetItem"]  # the list entries, then their registrations
+    # The entries, one more than the page to know whether more follow; the page's registrations.
+    assert meter.items_read == min(6, len(live)) + min(5, len(live))
 
 
 def test_paging_a_large_account_walks_its_live_registrations_newest_first(
@@ -103,7 +111,7 @@ def test_paging_a_large_account_walks_its_live_registrations_newest_first(
         cursor = page.next_cursor
 
     assert seen == live[::-1]
-    assert meter.items_read <= len(live) + pages  # never a deactivated registration
+    assert meter.items_read <= 2 * (len(live) + pages)  # never a deactivated registration
 
 
 def test_a_cursor_from_another_account_is_refused(registry: Registry) -> None:
@@ -126,7 +134,9 @@ def test_a_token_change_keeps_the_id_working(registry: Registry, meter: Meter) -
 
     registry.deactivate_device("acct", device_id)
 
-    assert meter.calls == ["TransactWriteItems", "GetItem", "TransactWriteItems"]  # blind attempt, then by id
+    # The blind attempt; then by id: the id's key (the old token's, gone), the list entry, the
+    # registration it points at; then the transaction.
+    assert meter.calls == ["TransactWriteItems", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]
     assert registry.list_devices("acct", limit=10).devices == []
     with pytest.raises(DeviceNotFound):
         registry.update_device("acct", device_id, DeviceChange())
@@ -159,3 +169,36 @@ def test_a_forged_cursor_of_the_right_account_is_still_invalid_input(registry: R
     account(registry, "acct", 3)
     with pytest.raises(InvalidRequest):
         registry.list_devices("acct", limit=1, cursor=cursor)
+
+
+def test_expired_registrations_are_skipped_and_a_short_page_reads_on(
+    registry: Registry, meter: Meter
+) -> None:
+    # Two registrations that expire, then two that stay live: the newest-first walk meets the live ones
+    # first, then only stale entries (their leases outlive them), which it skips.
+    clock = registry._clock
+
+    def registered(name: str) -> str:
+        clock.advance(seconds=1)  # type: ignore[attr-defined]
+        return registry.register_device("acct", NewDevice(f"token-{name}", "android"), "accounts").id
+
+    old = [registered("a"), registered("b")]
+    clock.advance(days=20)  # type: ignore[attr-defined]
+    new = [registered("c"), registered("d")]
+    clock.advance(days=15)  # type: ignore[attr-defined]  # the first two are expired, not yet deleted
+    assert len(set(old + new)) == 4
+    meter.reset()
+
+    first = registry.list_devices("acct", limit=3)
+    assert [d.id for d in first.devices] == new[::-1]
+    # The page came up short of 3: it read on past the stale entries, to the end.
+    assert first.next_cursor is None
+    assert meter.calls[-4:] == ["Query", "BatchGetItem", "Query", "BatchGetItem"]
+
+    one = registry.list_devices("acct", limit=1)
+    two = registry.list_devices("acct", limit=1, cursor=one.next_cursor)
+    assert [d.id for d in one.devices + two.devices] == new[::-1]
+    # The look-ahead entry of the second page was stale: a cursor to a page that turns out empty.
+    assert two.next_cursor is not None
+    last = registry.list_devices("acct", limit=1, cursor=two.next_cursor)
+    assert (last.devices, last.next_cursor) == ([], None)

@@ -19,6 +19,7 @@ from push_registry.presignup import PreSignup, PreSignupOutcome, PreSignupPost
 from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Outcome, Registry
 from push_registry.storage import PreSignupStore, RegistrationStore
+from tests.unit.conftest import Calls
 
 TABLE = "push-registry-unit"
 TOKEN = "fcm-boundary-token"
@@ -47,9 +48,8 @@ def test_a_registration_is_absent_from_the_second_it_expires(
     moment = at(created.expires_at, offset)
     later = registry_at(store, moment)
 
-    # Reads.
-    assert (store.holder(token_digest(TOKEN), moment) is None) is absent
-    assert (store.holders([token_digest(TOKEN)], moment) == {}) is absent  # the batch read
+    # Reads. (The guard's own lease outlives the registration: a holder's read checks the registration.)
+    assert (store.holding(token_digest(TOKEN), moment) is None) is absent
     assert (later.list_devices("owner", limit=10).devices == []) is absent
     # Conditions, each asked directly of the store so that no earlier read decides for them.
     updated = created.used(moment, timedelta(days=30))
@@ -91,7 +91,9 @@ def test_taking_over_a_registration_that_expires_this_second_is_refused(
             store.take_over(created, taker, moment)
     else:
         store.take_over(created, taker, moment)
-        assert store.holder(token_digest(TOKEN), moment) == ("rival", taker.id)
+        holding = store.holding(token_digest(TOKEN), moment)
+        assert holding is not None
+        assert (holding.owner, holding.id) == ("rival", taker.id)
 
 
 @pytest.mark.parametrize(("offset", "absent"), [(AT_EXPIRY, True), (SECOND_BEFORE, False)])
@@ -116,17 +118,6 @@ def test_a_presignup_record_is_absent_from_the_second_it_expires(
 # ---------------------------------------------------------------------- expired, not yet deleted by TTL
 
 
-class Calls:
-    """Counts the DynamoDB requests a client sends (retries would show here)."""
-
-    def __init__(self, client: Any) -> None:
-        self.names: list[str] = []
-        client.meta.events.register("before-call.dynamodb.*", self._seen)
-
-    def _seen(self, model: Any, **_: Any) -> None:
-        self.names.append(model.name)
-
-
 def test_invalidating_an_expired_token_still_stored_is_not_found_at_once(
     dynamodb: Any, store: RegistrationStore, registry: Registry, clock: Any
 ) -> None:
@@ -137,13 +128,16 @@ def test_invalidating_an_expired_token_still_stored_is_not_found_at_once(
     assert store.get("owner", token_digest(TOKEN)) is not None
     calls = Calls(dynamodb)
 
-    # The guard is absent from this second: the storage level says so without retrying.
-    assert store.holder(token_digest(TOKEN), clock.now) is None
+    # The token is free from this second: the storage level says so without retrying. Its guard's
+    # lease outlives the registration, so that answer reads the guard, the registration, the guard again.
+    assert store.holding(token_digest(TOKEN), clock.now) is None
+    assert calls.names == ["GetItem", "GetItem", "GetItem"]
+    calls.names.clear()
     status = Invalidations(registry, presignup).apply(Invalidation(TOKEN, "UNREGISTERED"))
 
     assert status == InvalidationStatus.NOT_FOUND
-    # One guard read per namespace (plus the holder() read above): no retry, no 503.
-    assert calls.names == ["GetItem", "GetItem", "BatchGetItem"]
+    # The same three reads, then the pre-signup namespace's guards: no retry, no 503.
+    assert calls.names == ["GetItem", "GetItem", "GetItem", "BatchGetItem"]
 
 
 def test_refreshing_at_the_expiry_second_registers_anew(registry: Registry, clock: Any) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from push_registry.errors import RateLimited
+from push_registry.errors import DeviceNotFound, RateLimited
 from push_registry.rate_limit import RateLimiter
 from push_registry.registration import Registration, token_digest
-from push_registry.registry import NewDevice, Outcome, Registry
+from push_registry.registry import DeviceChange, NewDevice, Outcome, Registry
 from push_registry.storage import RegistrationStore, RequestCounter
+from tests.unit.conftest import Calls
 
 TOKEN = "fMEP0JqFyF4:APA91bHqX"
 
@@ -188,3 +189,66 @@ def test_the_camera_upsert_that_loses_a_hand_over_still_answers_success(dynamodb
 
     assert registry.refresh_or_register("caller", device(), "camera") == Outcome.MOVED
     assert store.holder(token_digest(TOKEN), clock()) is not None
+
+
+def test_a_write_based_on_an_older_read_does_not_put_back_what_a_patch_changed(
+    registry: Registry, clock: Any
+) -> None:
+    # Two PATCHes of one device at once, each reading then writing the whole record: the one that read
+    # before the other wrote must not put the old device_info back (found racing heartbeats against a
+    # device_info PATCH over HTTP).
+    created = registry.register_device(
+        "owner", NewDevice("tok-lost-update", "android", {"app_version": "1"}), "accounts"
+    )
+    store = registry._store
+    read_early = store.get("owner", created.token_digest)
+    assert read_early is not None
+    clock.advance(seconds=1)
+    registry.update_device("owner", created.id, DeviceChange(device_info={"app_version": "2"}))
+
+    with pytest.raises(DeviceNotFound):
+        store.save(read_early, read_early.used(clock.now, timedelta(days=30)), clock.now)
+
+    [device] = registry.list_devices("owner", limit=10).devices
+    assert device.device_info == {"app_version": "2"}
+
+
+def test_refreshing_a_token_the_caller_holds_through_the_same_api_is_one_write(
+    dynamodb: Any, registry: Registry, clock: Any
+) -> None:
+    created, _ = registry.upsert_device("u1", device(os="iOS", app_version="1.0.0"), "upt")
+    clock.advance(hours=1)
+    calls = Calls(dynamodb)
+
+    refreshed, outcome = registry.upsert_device("u1", device(app_version="1.1.0"), "upt")
+
+    assert (calls.names, outcome) == (["UpdateItem"], Outcome.REFRESHED)
+    # The answer is the stored record: given keys replaced, the others kept, the id and dates kept.
+    assert refreshed.device_info == {"os": "iOS", "app_version": "1.1.0"}
+    assert (refreshed.id, refreshed.created_at, refreshed.last_used_at) == (
+        created.id,
+        created.created_at,
+        clock(),
+    )
+    assert live(registry, "u1") == [refreshed]
+
+
+def test_a_new_token_costs_the_refused_refresh_and_one_transaction(dynamodb: Any, registry: Registry) -> None:
+    calls = Calls(dynamodb)
+
+    assert registry.refresh_or_register("u1", device(), "camera") == Outcome.CREATED
+
+    assert calls.names == ["UpdateItem", "TransactWriteItems"]  # the refusal says: none stored
+
+
+def test_a_refresh_through_another_api_takes_the_read_path_and_drops_the_old_tenant(
+    dynamodb: Any, registry: Registry
+) -> None:
+    registry.upsert_device("u1", NewDevice("tok-tenant", "android", tenant="platform-a"), "pigeons")
+    calls = Calls(dynamodb)
+
+    moved, outcome = registry.upsert_device("u1", NewDevice("tok-tenant", "android"), "camera")
+
+    # Refused (another source), its old image used as the read: then the full merge in a transaction.
+    assert (calls.names, outcome) == (["UpdateItem", "TransactWriteItems"], Outcome.REFRESHED)
+    assert (moved.source, moved.tenant) == ("camera", None)

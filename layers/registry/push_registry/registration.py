@@ -67,6 +67,16 @@ def iso(moment: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationFields:
+    """What an upsert gives: each field left as None (device_info: each key not given) keeps its value."""
+
+    device_info: dict[str, str]
+    platform: str | None = None
+    provider: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     """A push token registered to an owner (the JWT `sub`), alive until `expires_at` unless deactivated."""
 

@@ -17,6 +17,7 @@ from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, Tok
 from push_registry.registration import (
     Provider,
     Registration,
+    RegistrationFields,
     expiry_after,
     guess_provider,
     token_digest,
@@ -114,8 +115,7 @@ class Registry:
         """Upsert for callers that need no record back (the camera app): `upsert_device`'s rules.
 
         A new token is registered; a token the caller holds is refreshed (given fields replace stored
-        ones, last use and expiry move on); a token someone else holds moves to the caller. A refresh
-        reads the registration first: its list entry, keyed by creation time and id, changes with it.
+        ones, last use and expiry move on); a token someone else holds moves to the caller.
         """
         # The camera app's answer names no record: a lost hand-over may answer success (see below).
         return self.upsert_device(owner, device, source, names_record=False)[1]
@@ -123,14 +123,33 @@ class Registry:
     def upsert_device(
         self, owner: str, device: NewDevice, source: str, names_record: bool = True
     ) -> tuple[Registration, Outcome]:
-        """Upsert that returns the stored record: the caller's registration of the token is read first.
+        """Upsert that returns the stored record.
 
+        A refresh of a token the caller holds through this API is one conditional UpdateItem; anything
+        else starts from the registration that request's refusal returns (see `RegistrationStore.refresh`).
         `names_record`: the caller's answer shows the registration (see `_register_or_take_over`).
         """
+        digest = token_digest(device.token)
+        given = RegistrationFields(
+            device_info=dict(device.device_info),
+            platform=device.platform or None,
+            provider=device.provider.value if device.provider else None,
+            tenant=device.tenant or None,
+        )
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
-            mine = self._store.get(owner, token_digest(device.token))
+            if attempt == 0:
+                # One UpdateItem when the caller holds the token through this API; otherwise its
+                # refusal brings the stored registration, as the read below would.
+                refreshed, mine = self._store.refresh(
+                    owner, digest, now, expiry_after(now, self._lifetime), source=source, given=given
+                )
+                if refreshed is not None:
+                    self._record(Metric.REGISTRATIONS_REFRESHED)
+                    return refreshed, Outcome.REFRESHED
+            else:
+                mine = self._store.get(owner, digest)
             if mine is None or not mine.is_live(now):
                 return self._register_or_take_over(
                     owner, device, source, keep_id=True, names_record=names_record
@@ -239,21 +258,15 @@ class Registry:
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:
         """The owner's live registrations, newest `created_at` first, `limit` at a time.
 
-        Reads the account's list entries from the cursor on: about `limit` items, whatever the account
-        holds (deactivated registrations have no entry; expired ones are skipped until TTL deletes them).
+        Reads the account's list entries from the cursor on, and their registrations: about `limit` of
+        each, whatever the account holds (deactivated registrations have no entry; expired ones are
+        skipped until TTL deletes them).
         """
         now = self._clock()
         after = None if cursor is None else _decode_cursor(cursor, owner)
-        page: list[Registration] = []
-        more = False
-        for registration in self._store.listed(owner, after, batch=limit + 1):
-            if not registration.is_live(now):
-                self._record(Metric.EXPIRED_TOKEN_HITS)
-                continue
-            if len(page) == limit:
-                more = True
-                break
-            page.append(registration)
+        page, skipped, more = self._store.listed(owner, after, limit, now)
+        for _ in range(skipped):
+            self._record(Metric.EXPIRED_TOKEN_HITS)
         return DevicePage(page, _encode_cursor(page[-1]) if more else None)
 
     def update_device(
@@ -262,14 +275,24 @@ class Registry:
         device_id: str,
         change: DeviceChange,
         seen_as: Callable[[Registration], Registration | None] = _as_stored,
+        shown_platforms: frozenset[str] | None = None,
     ) -> Registration:
         """Apply a PATCH to a live registration: new metadata, a new token, or just a heartbeat.
 
         `seen_as`: the registration as the calling API shows it (and stores it when it changes it), or
-        None when that API cannot show it: DeviceNotFound, nothing changed. Reads the registration by
-        its id (one GetItem) and writes it back in one transaction: the answer shows stored fields,
-        which a transaction cannot return.
+        None when that API cannot show it: DeviceNotFound, nothing changed. `shown_platforms`: the
+        stored platforms for which `seen_as` is the registration as stored (None: every registration).
+        A heartbeat on one of those is one conditional write that returns the stored record; anything
+        else reads the registration by its id (one GetItem) and writes it back in one transaction.
         """
+        if change == DeviceChange():
+            now = self._clock()
+            touched = self._store.touch(
+                owner, device_id, now, expiry_after(now, self._lifetime), platforms=shown_platforms
+            )
+            if touched is not None:
+                self._record(Metric.REGISTRATIONS_REFRESHED)
+                return touched
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             current = self._live(owner, device_id)
@@ -336,12 +359,14 @@ class Registry:
         for attempt in range(_STALE_READ_ATTEMPTS):
             _back_off(attempt)
             now = self._clock()
-            holder = holder_read if attempt == 0 and holder_read else self._store.holder(digest, now)
-            if holder is None:
+            current = None
+            if attempt == 0 and holder_read:
+                current = self._store.get(holder_read[0], digest)
+                if current is not None and (current.id != holder_read[1] or not current.is_live(now)):
+                    current = None
+            current = current or self._store.holding(digest, now)
+            if current is None:
                 return False
-            current = self._store.get(holder[0], digest)
-            if current is None or current.id != holder[1] or not current.is_live(now):
-                continue
             try:
                 self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
             except DeviceNotFound:

@@ -100,6 +100,11 @@ def page_limit(request: Request, default: int, maximum: int) -> int:
     return int(raw)
 
 
+# Stored platforms this API shows as they are (`as_seen` changes nothing): a heartbeat on such a
+# registration needs no read first.
+SHOWN_AS_STORED = frozenset({Platform.ANDROID.value, Platform.IOS.value})
+
+
 def platform_of(registration: Registration) -> str | None:
     """The registration's platform as seed 004 knows it (android/ios), or None if it has none.
 

@@ -1,22 +1,36 @@
 """Registrations, their list entries and token guards: the only code that knows their keys and conditions.
 
-    registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>           the owner's registration of one token
-    list entry    pk=OWNER#<owner>  sk=LIVE#<created_at>#<id>          a full copy of the registration,
-                                                                       only while it is active
-    token guard   pk=TOKEN#<sha256> sk=GUARD                           who holds the token: {owner, device_id,
-                                                                       tenure}
+    registration  pk=OWNER#<owner>  sk=TOKEN#<sha256(token)>     the owner's registration of one token,
+                                                                  in any state: the record of truth
+    list entry    pk=OWNER#<owner>  sk=LIVE#<created_at>#<id>    points at an active registration
+                                                                  {id, token_digest}
+    token guard   pk=TOKEN#<sha256> sk=GUARD                     who holds the token: {owner, device_id,
+                                                                  tenure, held_until}
 
-A token is held while its guard exists and has not expired. Every write that creates, moves, refreshes
-or retires a registration changes its guard and its list entry in the same transaction, so the three
-share one expiry (the TTL attribute `expires_at`) and "one live registration per token" holds under
-any interleaving of requests. A guard's `tenure` is set when a free token is taken and kept while
-the token is handed from holder to holder: the same tenure means the token was never free meanwhile.
+A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
+and its token's guard carry a lease instead: their `expires_at` is the registration's `lease_until`, at
+least the registration's expiry and at most `lease` beyond it. So a heartbeat, which only moves the
+registration's last use and expiry, is one UpdateItem that returns the stored record, for as long as
+the new expiry stays within the lease; the heartbeat that would pass it renews the lease of all three
+in one transaction (once per `lease` for a device in use). Every other write that creates, moves or
+retires a registration writes its guard and list entry in the same transaction, so "one live
+registration per token" holds under any interleaving of requests.
+
+A guard can outlive its registration by at most the lease: a registration that expires leaves a stale
+guard and list entry until their own TTL. Readers treat them as absent: a list entry counts only with
+its registration live, and a guard is the token's holder only if the registration it names is live.
+Taking a token whose guard is stale is one transaction that checks, atomically, that the registration
+it names is not live. `held_until` (the registration's expiry when the guard was last written) spares
+that check while it is in the future: the holder is then certainly live. A guard's `tenure` is set when
+a free token is taken and kept while the token is handed from holder to holder: the same tenure means
+the token was never free meanwhile.
 
 The list entries make an account's live registrations one Query in creation order (newest first),
-whatever else the partition holds: a deactivated registration has none. A registration id issued here
-names its keys (creation instant, token digest at creation, and 32 random bits, base64url), so a by-id
-call reads or writes the registration without reading the partition first; an id from elsewhere
-(imported) is looked for among the account's list entries.
+whatever else the partition holds (a deactivated registration has none), then one BatchGetItem of the
+registrations they point at. A registration id issued here names its keys (creation instant, token
+digest at creation, and 32 random bits, base64url), so a by-id call reads or writes the registration
+without reading anything first; an id from elsewhere (imported) is looked for among the account's list
+entries.
 """
 
 from __future__ import annotations
@@ -26,17 +40,21 @@ import binascii
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Provider, Registration
+from push_registry.registration import Provider, Registration, RegistrationFields
 from push_registry.storage.table import (
     GUARD,
     Cancelled,
     Item,
     batch_get,
     call,
+    code,
     delete_all,
     n,
     parse_time,
@@ -66,6 +84,10 @@ def entry_key(created_at: datetime, registration_id: str) -> str:
 
 
 LISTED = "LIVE#"
+# How far a guard and a list entry may outlive their registration's expiry: a device in daily use
+# renews them (one heartbeat in two requests) once a week; an expired registration's stale guard and
+# entry stay at most that long, beside DynamoDB's own TTL delay.
+LEASE = timedelta(days=7)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID_BYTES = 8 + 32 + 4  # microseconds since the epoch, token digest, random
 
@@ -95,50 +117,81 @@ def id_keys(registration_id: str) -> tuple[datetime, str] | None:
 
 
 class RegistrationStore:
-    """Registrations, their list entries and their token guards in one DynamoDB table."""
+    """Registrations, their list entries and their token guards in one DynamoDB table.
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    `lease`: how far beyond a registration's expiry its guard and list entry may live (see above).
+    """
+
+    def __init__(self, client: Any, table_name: str, lease: timedelta = LEASE) -> None:
         self._client = client
         self._table = table_name
+        self._lease = int(lease.total_seconds())
 
     # ------------------------------------------------------------------ reads
 
-    def listed(self, owner: str, after: tuple[datetime, str] | None, batch: int) -> Iterator[Registration]:
-        """The owner's list entries, newest `created_at` first, from just after `after` (created_at, id).
+    def listed(
+        self, owner: str, after: tuple[datetime, str] | None, limit: int, now: datetime
+    ) -> tuple[list[Registration], int, bool]:
+        """A page of the owner's live registrations, newest `created_at` first, from just after `after`
+        (created_at, id): (registrations, list entries skipped, whether more entries follow).
 
-        Entries exist only for active registrations; expired ones TTL has not deleted yet come too (the
-        caller skips them). Read `batch` at a time, so a page reads about what it returns.
+        Entries exist only for active registrations; one whose registration expired (TTL has not
+        deleted it yet, or its lease outlives the registration) is skipped and counted. A Query of
+        `limit` + 1 entries, then one BatchGetItem of the first `limit` entries' registrations: the
+        last entry only says whether more follow (it may turn out stale, and the next page empty).
+        Reads again from the last entry only when skipped entries left the page short.
         """
+        found: list[Registration] = []
+        skipped = 0
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
             "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
             "ScanIndexForward": False,
             "ConsistentRead": True,
-            "Limit": batch,
         }
         if after is not None:
             request["ExclusiveStartKey"] = {"pk": s(owner_key(owner)), "sk": s(entry_key(*after))}
         while True:
-            page = self.call("query", **request)
-            for item in page.get("Items", []):
-                yield _registration(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            need = limit - len(found)
+            page = self.call("query", **request, Limit=need + 1)
+            entries = page.get("Items", [])
+            looked, beyond = entries[:need], entries[need:]
+            stored = batch_get(self._client, self._table, [_registration_key(owner, e) for e in looked])
+            for entry in looked:
+                item = stored.get((owner_key(owner), token_key(entry["token_digest"]["S"])))
+                registration = _registration(item) if item is not None and item["id"] == entry["id"] else None
+                if registration is not None and registration.is_live(now):
+                    found.append(registration)
+                else:
+                    skipped += 1  # stale: its registration expired, or was replaced after expiring
+            more = bool(beyond) or "LastEvaluatedKey" in page
+            if len(found) == limit or not more or not looked:
+                return found, skipped, more and len(found) == limit
+            request["ExclusiveStartKey"] = {"pk": looked[-1]["pk"], "sk": looked[-1]["sk"]}
 
     def by_id(self, owner: str, registration_id: str) -> Registration | None:
-        """The owner's active registration with this id (expired or not), read from its list entry.
+        """The owner's registration with this id, if it is active (expired or not).
 
-        One GetItem for an id issued here; an id from elsewhere is looked for among the owner's list
-        entries (active registrations only, never the deactivated ones).
+        One GetItem for an id issued here whose token has not changed since; after a token change, its
+        list entry says where the registration is now (two more). An id from elsewhere is looked for
+        among the owner's list entries (active registrations only, never the deactivated ones).
         """
         keys = id_keys(registration_id)
         if keys is None:
-            return next((r for r in self.listed(owner, None, 100) if r.id == registration_id), None)
-        key = {"pk": s(owner_key(owner)), "sk": s(entry_key(keys[0], registration_id))}
-        item = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return _registration(item) if item else None
+            entry = next((e for e in self._entries(owner) if e["id"]["S"] == registration_id), None)
+        else:
+            created_at, digest = keys
+            found = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
+            if found is not None and found["id"]["S"] == registration_id:
+                return _registration(found) if found["active"]["BOOL"] else None
+            entry = self._get({"pk": s(owner_key(owner)), "sk": s(entry_key(created_at, registration_id))})
+        if entry is None:
+            return None
+        found = self._get(_registration_key(owner, entry))
+        if found is None or found["id"]["S"] != registration_id or not found["active"]["BOOL"]:
+            return None
+        return _registration(found)
 
     def new_id(self, created_at: datetime, digest: str) -> str:
         return new_id(created_at, digest)
@@ -146,20 +199,204 @@ class RegistrationStore:
     # ------------------------------------------------------------------ writes
 
     def add(self, registration: Registration, now: datetime) -> None:
-        """Store a new registration and take its token; TokenTaken if a live registration holds it."""
+        """Store a new registration and take its token; TokenTaken if a live registration holds it.
+
+        A token whose guard names a registration that is no longer live is taken in a second
+        transaction, which checks that atomically.
+        """
         try:
             self.transact(
                 [
                     {"Put": self._put_guard(registration, now)},
-                    {"Put": {"TableName": self._table, "Item": _registration_item(registration)}},
+                    {"Put": {"TableName": self._table, "Item": self._registration_item(registration)}},
                     {"Put": self._put_entry(registration)},
                 ]
             )
+            return
         except Cancelled as cancelled:
-            raise _taken(cancelled.items[0], registration.owner) from None
+            guard = cancelled.items[0]
+        if guard is None or int(guard.get("held_until", {"N": "0"})["N"]) > int(now.timestamp()):
+            raise _taken(guard, registration.owner)  # its holder is certainly live
+        self._take_from_stale(registration, guard, now)
+
+    def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
+        """Take the token from a guard whose registration may have expired: atomically, only if the
+        registration the guard names is not live; TokenTaken otherwise."""
+        holder, holder_id = guard["owner"]["S"], guard["device_id"]["S"]
+        not_live = "attribute_not_exists(pk) OR id <> :holder_id OR active = :false OR expires_at <= :now"
+        values = {":holder_id": s(holder_id), ":false": {"BOOL": False}, ":now": n(int(now.timestamp()))}
+        mine: Item = {"TableName": self._table, "Item": self._registration_item(registration)}
+        if holder == registration.owner:  # the same item: the Put itself carries the check
+            checks = [{"Put": {**mine, "ConditionExpression": not_live, "ExpressionAttributeValues": values}}]
+        else:
+            checks = [
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": {"pk": s(owner_key(holder)), "sk": s(token_key(registration.token_digest))},
+                        "ConditionExpression": not_live,
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+                {"Put": mine},
+            ]
+        taken = self._put_guard(registration, now)
+        taken["ConditionExpression"] = "device_id = :holder_id"
+        taken["ExpressionAttributeValues"] = {":holder_id": s(holder_id)}
+        try:
+            self.transact([{"Put": taken}, *checks, {"Put": self._put_entry(registration)}])
+        except Cancelled as cancelled:
+            if cancelled.failed[0]:  # the guard changed meanwhile: decide again on fresh state
+                raise TokenTaken(held_by_caller=False) from None
+            raise _taken(guard, registration.owner) from None  # its holder is live after all
+
+    def touch(
+        self,
+        owner: str,
+        registration_id: str,
+        now: datetime,
+        expires_at: int,
+        platforms: frozenset[str] | None,
+    ) -> Registration | None:
+        """A heartbeat without reading first: last use and expiry moved to `now` and `expires_at`.
+
+        One UpdateItem that returns the stored record, while the new expiry stays within the lease;
+        beyond it, the lease of the registration, its guard and its list entry is renewed in one
+        transaction. Only for an active, live registration of an id issued here whose token has not
+        changed, last used before `now`, with a stored platform among `platforms` when given. None,
+        writing nothing, otherwise: the caller then reads the registration and decides.
+        """
+        keys = id_keys(registration_id)
+        if keys is None:
+            return None
+        moment = s(stamp(now))
+        condition = (
+            "id = :id AND active = :true AND expires_at > :now AND updated_at <= :stamp"
+            " AND last_used_at <= :stamp"
+        )
+        values: dict[str, Any] = {
+            ":id": s(registration_id),
+            ":true": {"BOOL": True},
+            ":now": n(int(now.timestamp())),
+            ":stamp": moment,
+            ":expires": n(expires_at),
+        }
+        if platforms is not None:
+            condition += f" AND platform IN ({', '.join(f':p{i}' for i in range(len(platforms)))})"
+            values.update({f":p{i}": s(platform) for i, platform in enumerate(sorted(platforms))})
+        key = {"pk": s(owner_key(owner)), "sk": s(token_key(keys[1]))}
+        try:
+            updated = self.call(
+                "update_item",
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET last_used_at = :stamp, updated_at = :stamp, expires_at = :expires",
+                ConditionExpression=condition + " AND lease_until >= :expires",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return _registration(updated["Attributes"])
+        except ClientError as error:
+            if code(error) != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item")  # absent: nothing stored under the id's key
+        if old is None or old["id"]["S"] != registration_id:
+            return None
+        current = _registration(old)
+        if not (
+            current.is_live(now)
+            and max(current.updated_at, current.last_used_at) <= now
+            and (platforms is None or current.platform in platforms)
+            and int(old.get("lease_until", n(0))["N"]) < expires_at
+        ):
+            return None  # not for the lease that it failed: the caller reads and decides
+        touched = replace(current, last_used_at=now, updated_at=now, expires_at=expires_at)
+        lease = self._lease_until(touched)
+        renewal: Item = {
+            "TableName": self._table,
+            "Key": key,
+            "UpdateExpression": (
+                "SET last_used_at = :stamp, updated_at = :stamp, expires_at = :expires, lease_until = :lease"
+            ),
+            "ConditionExpression": condition + " AND lease_until = :old_lease",
+            "ExpressionAttributeValues": {
+                **values,
+                ":lease": n(lease),
+                ":old_lease": old.get("lease_until", n(0)),
+            },
+        }
+        try:
+            self.transact(
+                [
+                    {"Update": renewal},
+                    {"Update": self._extend_guard(touched)},
+                    {"Update": self._extend_entry(touched)},
+                ]
+            )
+        except Cancelled:
+            return None
+        return touched
+
+    def refresh(
+        self,
+        owner: str,
+        digest: str,
+        now: datetime,
+        expires_at: int,
+        *,
+        source: str,
+        given: RegistrationFields,
+    ) -> tuple[Registration | None, Registration | None]:
+        """The owner's registration of this token used now through `source`, in one UpdateItem that
+        returns it: (refreshed, None). `given` fields replace stored ones (device_info key by key).
+
+        Only for an active, live registration last written through `source`, last used before `now`,
+        whose new expiry stays within its lease. Otherwise nothing is written: (None, the stored
+        registration or None), from the refused request's old image, so the caller reads nothing more.
+        """
+        names = {"#source": "source"}
+        values: dict[str, Any] = {
+            ":true": {"BOOL": True},
+            ":now": n(int(now.timestamp())),
+            ":stamp": s(stamp(now)),
+            ":expires": n(expires_at),
+            ":source": s(source),
+        }
+        sets = ["last_used_at = :stamp", "updated_at = :stamp", "expires_at = :expires"]
+        for i, (name, value) in enumerate(sorted(given.device_info.items())):
+            names[f"#info{i}"], values[f":info{i}"] = name, s(value)
+            sets.append(f"device_info.#info{i} = :info{i}")
+        fields = {"platform": given.platform, "provider": given.provider, "tenant": given.tenant}
+        for field_name, replacement in fields.items():
+            if replacement is not None:
+                names[f"#{field_name}"], values[f":{field_name}"] = field_name, s(replacement)
+                sets.append(f"#{field_name} = :{field_name}")
+        key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
+        try:
+            updated = self.call(
+                "update_item",
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=(
+                    "active = :true AND expires_at > :now AND updated_at <= :stamp AND last_used_at <= :stamp"
+                    " AND #source = :source AND lease_until >= :expires"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return _registration(updated["Attributes"]), None
+        except ClientError as error:
+            if code(error) != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item")  # absent: no registration of this token is stored
+        return None, (_registration(old) if old is not None else None)
 
     def save(self, current: Registration, updated: Registration, now: datetime) -> None:
-        """Replace a live registration whose token is unchanged, extending its guard to the new expiry.
+        """Replace a live registration whose token is unchanged, renewing its guard's and entry's lease.
 
         DeviceNotFound when `current` is no longer live (deactivated, expired, moved meanwhile).
         """
@@ -185,7 +422,7 @@ class RegistrationStore:
                     {"Delete": self._delete_registration_if_live(current, now)},
                     {"Delete": self._release_guard(current)},
                     {"Put": self._put_guard(updated, now)},
-                    {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
+                    {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
                     {"Put": self._put_entry(updated)},  # same key: created_at and id are kept
                 ]
             )
@@ -257,15 +494,15 @@ class RegistrationStore:
         return True
 
     def holder(self, digest: str, now: datetime) -> tuple[str, str] | None:
-        """(owner, device id) of the live registration holding the token with this digest, if any."""
-        key = {"pk": s(token_key(digest)), "sk": s(GUARD)}
-        item = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        """(owner, device id) a token's guard names, if its lease is live: the registration it names
+        may have expired since (see `holding`)."""
+        item = self._get({"pk": s(token_key(digest)), "sk": s(GUARD)})
         if item is None or int(item["expires_at"]["N"]) <= int(now.timestamp()):
             return None
         return item["owner"]["S"], item["device_id"]["S"]
 
     def holders(self, digests: list[str], now: datetime) -> dict[str, tuple[str, str]]:
-        """holder() of many tokens by digest, those held only, in one read per 100 tokens."""
+        """holder() of many tokens by digest, those with a guard only, in one read per 100 tokens."""
         keys = {digest: {"pk": s(token_key(digest)), "sk": s(GUARD)} for digest in digests}
         found = batch_get(self._client, self._table, list(keys.values()))
         held = {}
@@ -275,10 +512,29 @@ class RegistrationStore:
                 held[digest] = (item["owner"]["S"], item["device_id"]["S"])
         return held
 
+    def holding(self, digest: str, now: datetime, attempts: int = 4) -> Registration | None:
+        """The live registration holding the token with this digest, or None when the token is free.
+
+        Reads the guard, then the registration it names. When that is not live, the guard is read
+        again: unchanged, it is stale (the token is free); changed, the token changed hands between the
+        two reads, and the pair is read again (Unavailable after `attempts`).
+        """
+        holder = self.holder(digest, now)
+        for _ in range(attempts):
+            if holder is None:
+                return None
+            current = self.get(holder[0], digest)
+            if current is not None and current.id == holder[1] and current.is_live(now):
+                return current
+            again = self.holder(digest, now)
+            if again == holder:
+                return None
+            holder = again
+        raise Unavailable() from Contention()
+
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
-        key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
-        item = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        item = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
         return _registration(item) if item else None
 
     def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
@@ -291,13 +547,16 @@ class RegistrationStore:
         guard: Item = {
             "TableName": self._table,
             "Key": {"pk": s(token_key(updated.token_digest)), "sk": s(GUARD)},
-            "UpdateExpression": "SET #owner = :owner, device_id = :new_id, expires_at = :expires",
+            "UpdateExpression": (
+                "SET #owner = :owner, device_id = :new_id, expires_at = :lease, held_until = :expires"
+            ),
             "ConditionExpression": "device_id = :id",
             "ExpressionAttributeNames": {"#owner": "owner"},
             "ExpressionAttributeValues": {
                 ":id": s(current.id),
                 ":owner": s(updated.owner),
                 ":new_id": s(updated.id),
+                ":lease": n(self._lease_until(updated)),
                 ":expires": n(updated.expires_at),
             },
         }
@@ -306,7 +565,7 @@ class RegistrationStore:
         else:
             parts = [
                 {"Delete": self._delete_registration_if_live(current, now)},
-                {"Put": {"TableName": self._table, "Item": _registration_item(updated)}},
+                {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
             ]
         if (current.owner, current.created_at, current.id) != (updated.owner, updated.created_at, updated.id):
             parts.append({"Delete": self._delete_entry(current)})
@@ -318,6 +577,14 @@ class RegistrationStore:
 
     # ------------------------------------------------------------------ transaction parts
 
+    def _lease_until(self, registration: Registration) -> int:
+        return registration.expires_at + self._lease
+
+    def _registration_item(self, registration: Registration) -> Item:
+        item = _registration_item(registration)
+        item["lease_until"] = n(self._lease_until(registration))
+        return item
+
     def _put_guard(self, registration: Registration, now: datetime) -> Item:
         return {
             "TableName": self._table,
@@ -326,7 +593,8 @@ class RegistrationStore:
                 "sk": s(GUARD),
                 "owner": s(registration.owner),
                 "device_id": s(registration.id),
-                "expires_at": n(registration.expires_at),
+                "expires_at": n(self._lease_until(registration)),
+                "held_until": n(registration.expires_at),
                 "tenure": s(uuid.uuid4().hex),  # a free token taken: a new holding begins
             },
             "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
@@ -335,9 +603,29 @@ class RegistrationStore:
         }
 
     def _put_entry(self, registration: Registration) -> Item:
-        item = _registration_item(registration)
-        item["sk"] = s(entry_key(registration.created_at, registration.id))
+        item: Item = {
+            "pk": s(owner_key(registration.owner)),
+            "sk": s(entry_key(registration.created_at, registration.id)),
+            "id": s(registration.id),
+            "token_digest": s(registration.token_digest),
+            "expires_at": n(self._lease_until(registration)),
+        }
         return {"TableName": self._table, "Item": item}
+
+    def _extend_entry(self, registration: Registration) -> Item:
+        return {
+            "TableName": self._table,
+            "Key": {
+                "pk": s(owner_key(registration.owner)),
+                "sk": s(entry_key(registration.created_at, registration.id)),
+            },
+            "UpdateExpression": "SET expires_at = :lease",
+            "ConditionExpression": "id = :id",
+            "ExpressionAttributeValues": {
+                ":lease": n(self._lease_until(registration)),
+                ":id": s(registration.id),
+            },
+        }
 
     def _delete_entry(self, registration: Registration) -> Item:
         key = {
@@ -350,9 +638,10 @@ class RegistrationStore:
         return {
             "TableName": self._table,
             "Key": {"pk": s(token_key(registration.token_digest)), "sk": s(GUARD)},
-            "UpdateExpression": "SET expires_at = :expires",
+            "UpdateExpression": "SET expires_at = :lease, held_until = :expires",
             "ConditionExpression": "device_id = :id",
             "ExpressionAttributeValues": {
+                ":lease": n(self._lease_until(registration)),
                 ":expires": n(registration.expires_at),
                 ":id": s(registration.id),
             },
@@ -369,26 +658,35 @@ class RegistrationStore:
     def _put_registration_if_live(self, updated: Registration, current: Registration, now: datetime) -> Item:
         return {
             "TableName": self._table,
-            "Item": _registration_item(updated),
-            "ConditionExpression": "id = :id AND active = :true AND expires_at > :now",
-            "ExpressionAttributeValues": {
-                ":id": s(current.id),
-                ":true": {"BOOL": True},
-                ":now": n(int(now.timestamp())),
-            },
+            "Item": self._registration_item(updated),
+            **_unchanged(current, now),
         }
 
     def _delete_registration_if_live(self, current: Registration, now: datetime) -> Item:
-        return {
+        key = {"pk": s(owner_key(current.owner)), "sk": s(token_key(current.token_digest))}
+        return {"TableName": self._table, "Key": key, **_unchanged(current, now)}
+
+    def _get(self, key: Item) -> Item | None:
+        item: Item | None = self.call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get(
+            "Item"
+        )
+        return item
+
+    def _entries(self, owner: str) -> Iterator[Item]:
+        """Every list entry of the owner's, newest first."""
+        request: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"pk": s(owner_key(current.owner)), "sk": s(token_key(current.token_digest))},
-            "ConditionExpression": "id = :id AND active = :true AND expires_at > :now",
-            "ExpressionAttributeValues": {
-                ":id": s(current.id),
-                ":true": {"BOOL": True},
-                ":now": n(int(now.timestamp())),
-            },
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
+            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
         }
+        while True:
+            page = self.call("query", **request)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # ------------------------------------------------------------------ DynamoDB calls
 
@@ -501,6 +799,23 @@ class RegistrationStore:
         ]
 
 
+def _unchanged(current: Registration, now: datetime) -> Item:
+    """The condition that a registration read as `current` is still live and unchanged since.
+
+    Every write stamps `updated_at` (to the microsecond), so a write based on an older read, which
+    would put back fields a concurrent PATCH or heartbeat changed, fails and is decided again.
+    """
+    return {
+        "ConditionExpression": "id = :id AND active = :true AND expires_at > :now AND updated_at = :seen",
+        "ExpressionAttributeValues": {
+            ":id": s(current.id),
+            ":true": {"BOOL": True},
+            ":now": n(int(now.timestamp())),
+            ":seen": s(stamp(current.updated_at)),
+        },
+    }
+
+
 def _split_partition(items: list[Item]) -> tuple[list[Item], list[Item]]:
     """(registrations, every other item) of an owner's partition.
 
@@ -535,6 +850,11 @@ def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
     if owner == caller:
         return TokenTaken(held_by_caller=True, device_id=device_id, holder=(owner, device_id), tenure=tenure)
     return TokenTaken(held_by_caller=False, holder=(owner, device_id), tenure=tenure)
+
+
+def _registration_key(owner: str, entry: Item) -> Item:
+    """The key of the registration a list entry points at."""
+    return {"pk": s(owner_key(owner)), "sk": s(token_key(entry["token_digest"]["S"]))}
 
 
 def _registration_item(registration: Registration) -> Item:
