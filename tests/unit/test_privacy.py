@@ -139,3 +139,44 @@ def test_user_ids_must_fit_a_partition_key(user: str) -> None:
     request = Request("DELETE", {"userId": user}, {}, {}, None)
     with pytest.raises(InvalidRequest):
         internal.user_id_of(request)
+
+
+def test_erasure_and_export_reach_the_stale_guard_of_a_registration_ttl_deleted(
+    *, dynamodb: Any, registry: Registry, clock: Clock, privacy: Privacy
+) -> None:
+    # A registration expires and TTL deletes it; its guard and list entry live on until their lease
+    # ends (up to 7 days), the guard naming alice. Only the list entry is in alice's partition.
+    gone = registry.register_device("alice", NewDevice(token="tok-gone", platform="android"), "accounts")
+    clock.advance(days=31)
+    dynamodb.delete_item(
+        TableName=TABLE, Key={"pk": {"S": "OWNER#alice"}, "sk": {"S": f"TOKEN#{gone.token_digest}"}}
+    )
+    guard_key = {"pk": {"S": f"TOKEN#{gone.token_digest}"}, "sk": {"S": "GUARD"}}
+    assert dynamodb.get_item(TableName=TABLE, Key=guard_key)["Item"]["owner"] == {"S": "alice"}
+
+    exported = privacy.export_user("alice", None)
+    assert [(g["token_digest"], g["device_id"]) for g in exported["token_guards"]] == [
+        (gone.token_digest, gone.id)
+    ]
+
+    counts = privacy.erase_user("alice", None)
+
+    assert counts == {"registrations": 0, "token_guards": 1, "other_items": 1, "rate_counters": 0}
+    assert "alice" not in str(every_item(dynamodb))
+
+
+def test_erasure_leaves_a_stale_guards_token_to_whoever_took_it(
+    *, dynamodb: Any, registry: Registry, clock: Clock, privacy: Privacy
+) -> None:
+    gone = registry.register_device("alice", NewDevice(token="tok-taken", platform="android"), "accounts")
+    clock.advance(days=31)
+    dynamodb.delete_item(
+        TableName=TABLE, Key={"pk": {"S": "OWNER#alice"}, "sk": {"S": f"TOKEN#{gone.token_digest}"}}
+    )
+    taken = registry.register_device("bob", NewDevice(token="tok-taken", platform="android"), "accounts")
+
+    counts = privacy.erase_user("alice", None)
+
+    assert counts["token_guards"] == 0
+    assert [d.id for d in registry.list_devices("bob", limit=10).devices] == [taken.id]
+    assert "alice" not in str(every_item(dynamodb))

@@ -56,6 +56,7 @@ from push_registry.storage.table import (
     call,
     code,
     delete_all,
+    key_id,
     n,
     parse_time,
     plain_item,
@@ -705,8 +706,9 @@ class RegistrationStore:
         `other_items`: any other item of the owner's partition, whatever its kind.
         """
         registrations, others = _split_partition(self._owner_partition(owner))
-        guards = self._guards_of(registrations)
-        # A list entry is a copy of its active registration: exported once, as the registration.
+        guards = {key: g for key, g in self._guards_of(registrations).items() if _names(g, owner)}
+        guards.update((key_id(guard), guard) for guard in self._stale_guards(others, owner))
+        # A list entry points at its registration, exported with it; a stale one is among the others.
         return {
             "registrations": sorted(
                 (plain_item(item) for item in registrations), key=lambda r: (r["created_at"], r["id"])
@@ -714,7 +716,6 @@ class RegistrationStore:
             "token_guards": [
                 {"token_digest": key[0].removeprefix("TOKEN#"), **plain_item(guard)}
                 for key, guard in sorted(guards.items())
-                if _names(guard, owner)
             ],
             "other_items": [{"sort_key": item["sk"]["S"], **plain_item(item)} for item in others],
         }
@@ -746,10 +747,42 @@ class RegistrationStore:
                     continue
                 counts["registrations"] += 1
                 counts["token_guards"] += int(holds)
+            for guard in self._stale_guards(others, owner):
+                counts["token_guards"] += self._delete_if_named(guard, owner)
             counts["other_items"] += delete_all(self._client, self._table, others)
             if settled:
                 return counts
         raise Unavailable() from Contention()
+
+    def _stale_guards(self, others: list[Item], owner: str) -> list[Item]:
+        """The guards that still name the owner's registrations gone from the partition (expired, then
+        deleted by TTL), found through their stale list entries, which live as long as they do."""
+        entries = [item for item in others if item["sk"]["S"].startswith(LISTED) and "token_digest" in item]
+        keys = [{"pk": s(token_key(item["token_digest"]["S"])), "sk": s(GUARD)} for item in entries]
+        found = batch_get(self._client, self._table, keys)
+        guards = []
+        for entry, key in zip(entries, keys, strict=True):
+            guard = found.get((key["pk"]["S"], GUARD))
+            if guard is not None and _names(guard, owner, entry["id"]["S"]):
+                guards.append(guard)
+        return guards
+
+    def _delete_if_named(self, guard: Item, owner: str) -> int:
+        """Delete a guard if it still names the owner and the same registration: 1 if deleted."""
+        try:
+            self.call(
+                "delete_item",
+                TableName=self._table,
+                Key={"pk": guard["pk"], "sk": guard["sk"]},
+                ConditionExpression="#owner = :owner AND device_id = :id",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": s(owner), ":id": guard["device_id"]},
+            )
+        except ClientError as error:
+            if code(error) != "ConditionalCheckFailedException":
+                raise
+            return 0  # taken by someone else meanwhile: theirs now
+        return 1
 
     def _owner_partition(self, owner: str) -> list[Item]:
         return query_partition(self._client, self._table, owner_key(owner))
