@@ -39,11 +39,11 @@ help:
 	@echo "make build | deploy STAGE=dev|prod | clean"
 
 # Last, the project itself (editable): the `push-registry` command, ops/ and the layer's push_registry.
-$(VENV)/.stamp: layers/registry/requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
+$(VENV)/.stamp: layers/registry/requirements.txt layers/jwks/requirements.txt requirements-dev.txt requirements-ops.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r requirements-dev.txt -r requirements-ops.txt
+	$(PY) -m pip install --quiet -r layers/registry/requirements.txt -r layers/jwks/requirements.txt -r requirements-dev.txt -r requirements-ops.txt
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 

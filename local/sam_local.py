@@ -92,7 +92,7 @@ def build() -> Path:
         ],
         check=True,
         cwd=ROOT,
-        # A makefile-built layer (layers/registry/Makefile) takes its wheels' platform from here.
+        # A makefile-built layer (layers/Makefile) takes its wheels' platform from here.
         env={**sam_environment(), "REGISTRY_ARCHITECTURE": ARCHITECTURE},
     )
     built = BUILD_DIR / "template.yaml"

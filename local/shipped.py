@@ -46,9 +46,10 @@ def _recipe_hash() -> str:
     """Changes whenever the layer's recipe, its pinned dependencies or the registry's code change."""
     digest = hashlib.sha256()
     layer = ROOT / "layers" / "registry"
-    for path in sorted([layer / "Makefile", layer / "requirements.txt", *layer.glob("push_registry/**/*")]):
+    recipe = [ROOT / "layers" / "Makefile", layer / "requirements.txt", *layer.glob("push_registry/**/*")]
+    for path in sorted(recipe):
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(layer)).encode())
+            digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -74,12 +75,12 @@ def _make(makefile: Path, target: str, artifacts: Path, cwd: Path) -> None:
 
 
 def layer_twin() -> Path:
-    """The layer built by layers/registry/Makefile for this host's platform (cached by recipe)."""
+    """The layer built by layers/Makefile for this host's platform (cached by recipe)."""
     built = CACHE / f"layer-{host_architecture()}-{_recipe_hash()}"
     if not (built / "python").is_dir():
         shutil.rmtree(built, ignore_errors=True)
         layer = ROOT / "layers" / "registry"
-        _make(layer / "Makefile", "build-RegistryLayer", built, layer)
+        _make(ROOT / "layers" / "Makefile", "build-RegistryLayer", built, layer)
     return built
 
 

@@ -67,6 +67,9 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(work / "cache"),
             "--parameter-overrides",
             f"Architecture={architecture}",
+            # A JWKS stack's build, so that the JWKS layer is built too; the functions below run with
+            # the registry layer alone, as an HS256 stack's do.
+            "JwksUrl=https://idp.example/.well-known/jwks.json",
         ],
         check=True,
         env=env,
@@ -124,6 +127,10 @@ def test_the_built_layer_holds_the_domain_but_not_boto3(build: Path) -> None:
     assert (layer / "pydantic").is_dir()
     assert not (layer / "boto3").exists()
     assert not (layer / "botocore").exists()
+    # pyjwt's HS256 needs no cryptography: only the JWKS layer has it.
+    assert (layer / "jwt").is_dir()
+    assert not (layer / "cryptography").exists()
+    assert (build / "build" / "JwksLayer" / "python" / "cryptography" / "__init__.py").is_file()
 
 
 def test_every_module_shipped_has_bytecode_that_python_3_13_uses_whatever_the_file_dates(
@@ -133,7 +140,8 @@ def test_every_module_shipped_has_bytecode_that_python_3_13_uses_whatever_the_fi
     there and could not be rewritten, so each cold start would compile from source. A hash-based pyc
     without source checking (PEP 552 flags 0b01) is used as it is; its hash must still be its source's."""
     built = build / "build"
-    sources = [*(built / "RegistryLayer" / "python").rglob("*.py"), *built.glob("*Function/*.py")]
+    sources = [*built.glob("*Layer/python/**/*.py"), *built.glob("*Function/*.py")]
+    assert {path.relative_to(built).parts[0] for path in sources} >= {"RegistryLayer", "JwksLayer"}
     assert len(sources) > 1000
     not_usable = []
     for source in sources:
@@ -151,8 +159,9 @@ def test_every_module_shipped_has_bytecode_that_python_3_13_uses_whatever_the_fi
     assert pyc.name.endswith(".cpython-313.pyc")
 
 
-def test_the_layer_ships_no_tests_and_no_foreign_bytecode(build: Path) -> None:
-    layer = build / "build" / "RegistryLayer" / "python"
+@pytest.mark.parametrize("layer_id", ["RegistryLayer", "JwksLayer"])
+def test_the_layers_ship_no_tests_and_no_foreign_bytecode(build: Path, layer_id: str) -> None:
+    layer = build / "build" / layer_id / "python"
     assert [path for path in layer.rglob("tests") if path.is_dir()] == []
     assert [path for path in layer.rglob("*.pyc") if ".cpython-313" not in path.name] == []
 

@@ -43,19 +43,36 @@ def test_runtime_is_python_3_13_on_arm64_for_every_function() -> None:
         assert "Architectures" not in function["Properties"]
 
 
-def test_one_layer_built_by_sam_is_shared_by_all_functions() -> None:
+def test_one_layer_built_by_sam_is_shared_by_all_functions_and_cryptography_only_by_jwks_stacks() -> None:
     layers = of_type("AWS::Serverless::LayerVersion")
-    assert list(layers) == ["RegistryLayer"]
-    layer = layers["RegistryLayer"]
+    assert list(layers) == ["RegistryLayer", "JwksLayer"]
     # The makefile ships bytecode for every module (see test_built_functions for the artifact); one
-    # architecture for the functions and the layer's binary wheels (pydantic-core, cryptography).
-    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": {"Ref": "Architecture"}}
-    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
-    assert (ROOT / layer["Properties"]["ContentUri"] / "Makefile").is_file()
-    assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "RegistryLayer"}]
-    requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
-    packages = [line.split("==")[0] for line in requirements if line and not line.startswith("#")]
-    assert packages == ["aws-lambda-powertools", "pydantic", "pyjwt[crypto]", "phonenumberslite"]
+    # architecture for the functions and the layers' binary wheels (pydantic-core, cryptography).
+    for layer in layers.values():
+        assert layer["Metadata"] == {
+            "BuildMethod": "makefile",
+            "BuildArchitecture": {"Ref": "Architecture"},
+            "ContextPath": "layers/",
+        }
+        assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert (ROOT / "layers" / "Makefile").is_file()
+    # The JWKS layer exists and is attached only when JwksUrl is set.
+    assert layers["JwksLayer"]["Condition"] == "UseJwks"
+    assert TEMPLATE["Conditions"]["UseJwks"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}
+    assert TEMPLATE["Globals"]["Function"]["Layers"] == [
+        {"Ref": "RegistryLayer"},
+        {"Fn::If": ["UseJwks", {"Ref": "JwksLayer"}, {"Ref": "AWS::NoValue"}]},
+    ]
+
+    def packages(layer: str) -> list[str]:
+        requirements = (ROOT / layers[layer]["Properties"]["ContentUri"] / "requirements.txt").read_text()
+        return [
+            line.split("==")[0] for line in requirements.splitlines() if line and not line.startswith("#")
+        ]
+
+    # pyjwt without its crypto extra: HS256 needs only the standard library.
+    assert packages("RegistryLayer") == ["aws-lambda-powertools", "pydantic", "pyjwt", "phonenumberslite"]
+    assert packages("JwksLayer") == ["cryptography"]
 
 
 def test_every_function_is_called_through_a_published_alias_that_snapstart_can_apply_to() -> None:
