@@ -42,7 +42,7 @@ from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
 from push_registry.settings import settings
-from push_registry.storage.registrations import LEASE
+from push_registry.storage.registration_items import LEASE
 
 Item = dict[str, Any]
 Key = tuple[str, str]

@@ -19,7 +19,7 @@ import requests
 
 from push_registry.rate_limit import USER_SCOPE, counter_key
 from push_registry.registration import token_digest
-from push_registry.storage import RegistrationStore
+from push_registry.storage.owner_data import OwnerData
 from tests.api.helpers import new_push_token, new_user, post
 from tests.api.invariants import Item, audit, check_invariants, scan
 from tests.api.test_races import Call, race, registration
@@ -306,9 +306,10 @@ def deactivate_then_register_elsewhere(
     assert again.status_code == 201, again.text
 
 
-class HandOverAfterReading(RegistrationStore):
-    """Erases as the real store does, but another user takes `token` over right after the guards
-    were read, the interleaving in which an unconditional guard delete would free their token."""
+class HandOverAfterReading(OwnerData):
+    """Erases as the real store does (RegistrationStore.erase_owner is OwnerData's), but another user
+    takes `token` over right after the guards were read, the interleaving in which an unconditional
+    guard delete would free their token."""
 
     def __init__(self, client: Any, table: str, hand_over: Callable[[], None]) -> None:
         super().__init__(client, table)

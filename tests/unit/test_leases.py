@@ -19,7 +19,7 @@ from push_registry.errors import TokenTaken
 from push_registry.registration import Registration, token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
 from push_registry.storage import RegistrationStore
-from push_registry.storage.registrations import LEASE, entry_key, owner_key, token_key
+from push_registry.storage.registration_items import LEASE, entry_key, owner_key, token_key
 from tests.unit.conftest import Calls
 
 TABLE = "push-registry-unit"

@@ -35,19 +35,29 @@ entries.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Provider, Registration, RegistrationFields
+from push_registry.registration import Registration, RegistrationFields
+from push_registry.storage.owner_data import OwnerData
+from push_registry.storage.registration_items import (
+    LEASE,
+    LISTED,
+    entry_key,
+    id_keys,
+    new_id,
+    owner_key,
+    registration_item,
+    registration_key,
+    registration_of,
+    token_key,
+)
 from push_registry.storage.table import (
     GUARD,
     Cancelled,
@@ -55,66 +65,11 @@ from push_registry.storage.table import (
     batch_get,
     call,
     code,
-    delete_all,
-    key_id,
     n,
-    parse_time,
-    plain_item,
-    query_partition,
     s,
     stamp,
     transact,
 )
-
-# Rounds of read-then-erase before an erasure racing with constant re-registration gives up (503,
-# safe to repeat: every round only deletes).
-_ERASURE_ROUNDS = 4
-
-
-def owner_key(owner: str) -> str:
-    return f"OWNER#{owner}"
-
-
-def token_key(digest: str) -> str:
-    return f"TOKEN#{digest}"
-
-
-def entry_key(created_at: datetime, registration_id: str) -> str:
-    # ISO-8601 UTC stamps of one width sort as the instants they name: the sort key gives the order.
-    return f"{LISTED}{stamp(created_at)}#{registration_id}"
-
-
-LISTED = "LIVE#"
-# How far a guard and a list entry may outlive their registration's expiry: a device in daily use
-# renews them (one heartbeat in two requests) once a week; an expired registration's stale guard and
-# entry stay at most that long, beside DynamoDB's own TTL delay.
-LEASE = timedelta(days=7)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ID_BYTES = 8 + 32 + 4  # microseconds since the epoch, token digest, random
-
-
-def new_id(created_at: datetime, digest: str) -> str:
-    """A registration id that names its keys: creation instant and token digest, plus 32 random bits."""
-    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
-    raw = micros.to_bytes(8, "big") + bytes.fromhex(digest) + os.urandom(4)
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def id_keys(registration_id: str) -> tuple[datetime, str] | None:
-    """(created_at, token digest at creation) named by an id issued here; None for any other string."""
-    if len(registration_id) != 59:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(registration_id + "=")
-    except (ValueError, binascii.Error):
-        return None
-    if len(raw) != _ID_BYTES or base64.urlsafe_b64encode(raw).decode().rstrip("=") != registration_id:
-        return None
-    try:
-        created_at = _EPOCH + timedelta(microseconds=int.from_bytes(raw[:8], "big"))
-    except OverflowError:
-        return None
-    return created_at, raw[8:40].hex()
 
 
 class RegistrationStore:
@@ -127,6 +82,7 @@ class RegistrationStore:
         self._client = client
         self._table = table_name
         self._lease = int(lease.total_seconds())
+        self._owner_data = OwnerData(client, table_name)
 
     # ------------------------------------------------------------------ reads
 
@@ -158,10 +114,12 @@ class RegistrationStore:
             page = self.call("query", **request, Limit=need + 1)
             entries = page.get("Items", [])
             looked, beyond = entries[:need], entries[need:]
-            stored = batch_get(self._client, self._table, [_registration_key(owner, e) for e in looked])
+            stored = batch_get(self._client, self._table, [registration_key(owner, e) for e in looked])
             for entry in looked:
                 item = stored.get((owner_key(owner), token_key(entry["token_digest"]["S"])))
-                registration = _registration(item) if item is not None and item["id"] == entry["id"] else None
+                registration = (
+                    registration_of(item) if item is not None and item["id"] == entry["id"] else None
+                )
                 if registration is not None and registration.is_live(now):
                     found.append(registration)
                 else:
@@ -185,14 +143,14 @@ class RegistrationStore:
             created_at, digest = keys
             found = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
             if found is not None and found["id"]["S"] == registration_id:
-                return _registration(found) if found["active"]["BOOL"] else None
+                return registration_of(found) if found["active"]["BOOL"] else None
             entry = self._get({"pk": s(owner_key(owner)), "sk": s(entry_key(created_at, registration_id))})
         if entry is None:
             return None
-        found = self._get(_registration_key(owner, entry))
+        found = self._get(registration_key(owner, entry))
         if found is None or found["id"]["S"] != registration_id or not found["active"]["BOOL"]:
             return None
-        return _registration(found)
+        return registration_of(found)
 
     def new_id(self, created_at: datetime, digest: str) -> str:
         return new_id(created_at, digest)
@@ -297,14 +255,14 @@ class RegistrationStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return _registration(updated["Attributes"])
+            return registration_of(updated["Attributes"])
         except ClientError as error:
             if code(error) != "ConditionalCheckFailedException":
                 raise
             old = error.response.get("Item")  # absent: nothing stored under the id's key
         if old is None or old["id"]["S"] != registration_id:
             return None
-        current = _registration(old)
+        current = registration_of(old)
         if not (
             current.is_live(now)
             and max(current.updated_at, current.last_used_at) <= now
@@ -389,12 +347,12 @@ class RegistrationStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return _registration(updated["Attributes"]), None
+            return registration_of(updated["Attributes"]), None
         except ClientError as error:
             if code(error) != "ConditionalCheckFailedException":
                 raise
             old = error.response.get("Item")  # absent: no registration of this token is stored
-        return None, (_registration(old) if old is not None else None)
+        return None, (registration_of(old) if old is not None else None)
 
     def save(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Replace a live registration whose token is unchanged, renewing its guard's and entry's lease.
@@ -536,7 +494,7 @@ class RegistrationStore:
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
         item = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
-        return _registration(item) if item else None
+        return registration_of(item) if item else None
 
     def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Hand a live registration's token to `updated` (another owner, or a new id for the same one).
@@ -582,7 +540,7 @@ class RegistrationStore:
         return registration.expires_at + self._lease
 
     def _registration_item(self, registration: Registration) -> Item:
-        item = _registration_item(registration)
+        item = registration_item(registration)
         item["lease_until"] = n(self._lease_until(registration))
         return item
 
@@ -700,136 +658,10 @@ class RegistrationStore:
     # ------------------------------------------------------------------ privacy: access and erasure
 
     def export_owner(self, owner: str) -> dict[str, list[dict[str, Any]]]:
-        """Everything stored about the owner, every attribute as stored (raw tokens included).
-
-        `registrations`: live or not, from every API; `token_guards`: the guards that name the owner;
-        `other_items`: any other item of the owner's partition, whatever its kind.
-        """
-        registrations, others = _split_partition(self._owner_partition(owner))
-        guards = {key: g for key, g in self._guards_of(registrations).items() if _names(g, owner)}
-        guards.update((key_id(guard), guard) for guard in self._stale_guards(others, owner))
-        # A list entry points at its registration, exported with it; a stale one is among the others.
-        return {
-            "registrations": sorted(
-                (plain_item(item) for item in registrations), key=lambda r: (r["created_at"], r["id"])
-            ),
-            "token_guards": [
-                {"token_digest": key[0].removeprefix("TOKEN#"), **plain_item(guard)}
-                for key, guard in sorted(guards.items())
-            ],
-            "other_items": [{"sort_key": item["sk"]["S"], **plain_item(item)} for item in others],
-        }
+        return self._owner_data.export_owner(owner)
 
     def erase_owner(self, owner: str) -> dict[str, int]:
-        """Delete every item of the owner's partition and the token guards the owner holds.
-
-        Each registration goes in one transaction with its token's guard: the guard is deleted only if
-        it still names this owner and registration, and otherwise checked not to, so a token handed to
-        someone else meanwhile stays theirs and no guard is left naming a deleted registration. Any
-        other item of the partition, of whatever kind, is deleted too. A registration that changed
-        since it was read cancels only its own transaction; the partition is then read again.
-        Counts what was deleted: `registrations`, `token_guards`, `other_items`.
-        """
-        counts = {"registrations": 0, "token_guards": 0, "other_items": 0}
-        for _ in range(_ERASURE_ROUNDS):
-            registrations, others = _split_partition(self._owner_partition(owner))
-            if not registrations and not others:
-                return counts
-            guards = self._guards_of(registrations)
-            settled = True
-            for registration in registrations:
-                guard = guards.get((registration["sk"]["S"], GUARD))
-                holds = guard is not None and _names(guard, owner, registration["id"]["S"])
-                try:
-                    self.transact(self._erase_registration(registration, holds))
-                except Cancelled:
-                    settled = False  # changed meanwhile: read again in the next round
-                    continue
-                counts["registrations"] += 1
-                counts["token_guards"] += int(holds)
-            for guard in self._stale_guards(others, owner):
-                counts["token_guards"] += self._delete_if_named(guard, owner)
-            counts["other_items"] += delete_all(self._client, self._table, others)
-            if settled:
-                return counts
-        raise Unavailable() from Contention()
-
-    def _stale_guards(self, others: list[Item], owner: str) -> list[Item]:
-        """The guards that still name the owner's registrations gone from the partition (expired, then
-        deleted by TTL), found through their stale list entries, which live as long as they do."""
-        entries = [item for item in others if item["sk"]["S"].startswith(LISTED) and "token_digest" in item]
-        keys = [{"pk": s(token_key(item["token_digest"]["S"])), "sk": s(GUARD)} for item in entries]
-        found = batch_get(self._client, self._table, keys)
-        guards = []
-        for entry, key in zip(entries, keys, strict=True):
-            guard = found.get((key["pk"]["S"], GUARD))
-            if guard is not None and _names(guard, owner, entry["id"]["S"]):
-                guards.append(guard)
-        return guards
-
-    def _delete_if_named(self, guard: Item, owner: str) -> int:
-        """Delete a guard if it still names the owner and the same registration: 1 if deleted."""
-        try:
-            self.call(
-                "delete_item",
-                TableName=self._table,
-                Key={"pk": guard["pk"], "sk": guard["sk"]},
-                ConditionExpression="#owner = :owner AND device_id = :id",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": s(owner), ":id": guard["device_id"]},
-            )
-        except ClientError as error:
-            if code(error) != "ConditionalCheckFailedException":
-                raise
-            return 0  # taken by someone else meanwhile: theirs now
-        return 1
-
-    def _owner_partition(self, owner: str) -> list[Item]:
-        return query_partition(self._client, self._table, owner_key(owner))
-
-    def _guards_of(self, registrations: list[Item]) -> dict[tuple[str, str], Item]:
-        # A registration's sk is its token's guard pk (TOKEN#<digest>).
-        keys = [{"pk": s(item["sk"]["S"]), "sk": s(GUARD)} for item in registrations]
-        return batch_get(self._client, self._table, keys)
-
-    def _erase_registration(self, registration: Item, holds_guard: bool) -> list[Item]:
-        owner, device_id = registration["owner"]["S"], registration["id"]["S"]
-        names_it = "#owner = :owner AND device_id = :id"
-        values = {":owner": s(owner), ":id": s(device_id)}
-        guard: Item = {
-            "TableName": self._table,
-            "Key": {"pk": s(registration["sk"]["S"]), "sk": s(GUARD)},
-            "ExpressionAttributeNames": {"#owner": "owner"},
-            "ExpressionAttributeValues": values,
-        }
-        if holds_guard:
-            guard_part = {"Delete": {**guard, "ConditionExpression": names_it}}
-        else:
-            # Absent, expired-and-freed, or another holder's: checked, never touched.
-            guard_part = {
-                "ConditionCheck": {
-                    **guard,
-                    "ConditionExpression": f"attribute_not_exists(pk) OR NOT ({names_it})",
-                }
-            }
-        return [
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": {"pk": registration["pk"], "sk": registration["sk"]},
-                    "ConditionExpression": "id = :id",
-                    "ExpressionAttributeValues": {":id": s(device_id)},
-                }
-            },
-            guard_part,
-            # Its list entry (present while it is active), with it: no entry outlives its registration.
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": {"pk": registration["pk"], "sk": s(_entry_of(registration))},
-                }
-            },
-        ]
+        return self._owner_data.erase_owner(owner)
 
 
 def _unchanged(current: Registration, now: datetime) -> Item:
@@ -849,32 +681,6 @@ def _unchanged(current: Registration, now: datetime) -> Item:
     }
 
 
-def _split_partition(items: list[Item]) -> tuple[list[Item], list[Item]]:
-    """(registrations, every other item) of an owner's partition.
-
-    A registration's list entry goes with the registration (erased in its transaction, exported as
-    it), so it is in neither list; an entry whose registration is gone counts among the others.
-    """
-    registrations = [item for item in items if item["sk"]["S"].startswith("TOKEN#")]
-    entries = {_entry_of(item) for item in registrations}
-    others = [
-        item for item in items if not item["sk"]["S"].startswith("TOKEN#") and item["sk"]["S"] not in entries
-    ]
-    return registrations, others
-
-
-def _entry_of(registration: Item) -> str:
-    """The sort key of a stored registration's list entry."""
-    return entry_key(parse_time(registration["created_at"]["S"]), registration["id"]["S"])
-
-
-def _names(guard: Item, owner: str, device_id: str | None = None) -> bool:
-    """Whether a token guard names this owner (and, when given, this registration)."""
-    if guard.get("owner", {}).get("S") != owner:
-        return False
-    return device_id is None or guard.get("device_id", {}).get("S") == device_id
-
-
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
     if guard is None:  # the holder changed between the failed condition and the read: still taken
         return TokenTaken(held_by_caller=False)
@@ -883,49 +689,3 @@ def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
     if owner == caller:
         return TokenTaken(held_by_caller=True, device_id=device_id, holder=(owner, device_id), tenure=tenure)
     return TokenTaken(held_by_caller=False, holder=(owner, device_id), tenure=tenure)
-
-
-def _registration_key(owner: str, entry: Item) -> Item:
-    """The key of the registration a list entry points at."""
-    return {"pk": s(owner_key(owner)), "sk": s(token_key(entry["token_digest"]["S"]))}
-
-
-def _registration_item(registration: Registration) -> Item:
-    item: Item = {
-        "pk": s(owner_key(registration.owner)),
-        "sk": s(token_key(registration.token_digest)),
-        "id": s(registration.id),
-        "owner": s(registration.owner),
-        "token": s(registration.token),
-        "provider": s(registration.provider.value),
-        "active": {"BOOL": registration.active},
-        "created_at": s(stamp(registration.created_at)),
-        "updated_at": s(stamp(registration.updated_at)),
-        "last_used_at": s(stamp(registration.last_used_at)),
-        "expires_at": n(registration.expires_at),
-        "source": s(registration.source),
-        "device_info": {"M": {key: s(value) for key, value in registration.device_info.items()}},
-    }
-    if registration.platform is not None:
-        item["platform"] = s(registration.platform)
-    if registration.tenant is not None:
-        item["tenant"] = s(registration.tenant)
-    return item
-
-
-def _registration(item: Item) -> Registration:
-    return Registration(
-        id=item["id"]["S"],
-        owner=item["owner"]["S"],
-        token=item["token"]["S"],
-        provider=Provider(item["provider"]["S"]),
-        platform=item["platform"]["S"] if "platform" in item else None,
-        active=item["active"]["BOOL"],
-        created_at=parse_time(item["created_at"]["S"]),
-        updated_at=parse_time(item["updated_at"]["S"]),
-        last_used_at=parse_time(item["last_used_at"]["S"]),
-        expires_at=int(item["expires_at"]["N"]),
-        source=item["source"]["S"],
-        device_info={key: value["S"] for key, value in item.get("device_info", {}).get("M", {}).items()},
-        tenant=item["tenant"]["S"] if "tenant" in item else None,
-    )
