@@ -15,9 +15,8 @@ from typing import Any
 
 from push_registry.adoption import ExportedRecord, is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
-from push_registry.errors import InvalidRequest
+from push_registry.errors import InvalidRequest, describe
 from push_registry.registry import NewDevice
-from push_registry.validation import describe
 
 _OWNER_MAX_LENGTH = 256
 # An export taken a moment ago on a host whose clock runs a little ahead is still fine.

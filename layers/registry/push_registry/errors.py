@@ -38,6 +38,21 @@ class InvalidRequest(RegistryError):
         return self.problems[0]
 
 
+def describe(problem: FieldProblem) -> str:
+    """The plain-English message for a field problem, naming the field (the APIs that have no catalog)."""
+    if problem.detail:
+        return f"{problem.field} {problem.detail}"
+    return {
+        "required": f"{problem.field} is required",
+        "empty": f"{problem.field} must not be empty",
+        "not_string": f"{problem.field} must be a string",
+        "not_object": f"{problem.field} must be a JSON object",
+        "too_long": f"{problem.field} is too long",
+        "invalid_choice": f"{problem.field} has an unsupported value",
+        "unknown_field": f"Unsupported field: {problem.field}",
+    }.get(problem.problem, f"{problem.field} is not valid")
+
+
 class MissingBody(RegistryError):
     """The endpoint needs a JSON body and none was sent."""
 

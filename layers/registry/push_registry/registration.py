@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 TOKEN_MAX_LENGTH = 4096
+# Short descriptive values (versions, models, languages) every API accepts.
+LABEL_MAX_LENGTH = 256
 # FCM, APNs and web-push tokens are all printable ASCII; anything else (spaces, controls, non-ASCII)
 # is a client bug, and rejecting it keeps one token from having two spellings.
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")

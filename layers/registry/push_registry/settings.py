@@ -1,50 +1,90 @@
-"""Runtime configuration, validated once per cold start from the Lambda environment."""
+"""Runtime configuration, validated once per cold start from the Lambda environment.
+
+A frozen dataclass checked by hand, not a pydantic model: every function reads its settings, and
+pydantic costs ~100 ms of cold start (measured on the shipped layer) that only the routes validating a
+request body need to pay.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from functools import cache
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from typing import Any
 
 HMAC_ALGORITHMS = ("HS256",)
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A configured key or key list: its repr and str never show the value (settings may be logged)."""
+
+    _value: str
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def _bounded(default: int, low: int, high: int | None = None) -> Any:
+    """An integer setting with its allowed range (inclusive)."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
+_SECRETS = frozenset({"jwt_secret", "pigeons_public_keys"})
+_PATTERNS = {"presignup_default_region": re.compile(r"[A-Z]{2}")}
+_MIN_LENGTHS = {"table_name": 3}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
     """Everything the registry reads from the environment; empty strings count as unset."""
 
-    model_config = ConfigDict(frozen=True)
-
-    table_name: str = Field(min_length=3)
+    table_name: str = ""  # required: an empty or missing name fails validation
     dynamodb_endpoint_url: str | None = None
-    jwt_secret: SecretStr | None = None
+    jwt_secret: Secret | None = None
     jwt_secret_arn: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
-    registration_ttl_days: int = Field(default=30, ge=1, le=365)
-    list_default_limit: int = Field(default=20, ge=1)
-    list_max_limit: int = Field(default=100, ge=1, le=1000)
-    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    jwt_leeway_seconds: int = _bounded(30, 0, 300)
+    registration_ttl_days: int = _bounded(30, 1, 365)
+    list_default_limit: int = _bounded(20, 1)
+    list_max_limit: int = _bounded(100, 1, 1000)
+    max_body_bytes: int = _bounded(16 * 1024, 1024)
     # Chat backoffice (pigeons): accepted X-PUBLIC-KEY values, "tenant=key,..." (a bare key names itself),
     # from the environment locally or from an SSM SecureString parameter in AWS.
-    pigeons_public_keys: SecretStr | None = None
+    pigeons_public_keys: Secret | None = None
     pigeons_public_keys_parameter: str | None = None
-    pigeons_requests_per_minute: int = Field(default=60, ge=1)
+    pigeons_requests_per_minute: int = _bounded(60, 1)
     # Pre-signup (public) API.
-    presignup_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
-    presignup_default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    presignup_requests_per_minute: int = Field(default=10, ge=1)
+    presignup_ttl_hours: int = _bounded(24, 1, 24 * 30)
+    presignup_default_region: str = "US"
+    presignup_requests_per_minute: int = _bounded(10, 1)
     # Live records one phone keeps: a post beyond it evicts the phone's least recently posted record.
-    presignup_max_records_per_phone: int = Field(default=5, ge=1, le=100)
+    presignup_max_records_per_phone: int = _bounded(5, 1, 100)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    def __post_init__(self) -> None:
+        problems = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            try:
+                checked = _checked(spec.name, value, spec.metadata.get("range"))
+            except ValueError as problem:
+                problems.append(f"{spec.name.upper()}: {problem}")
+                continue
+            if checked is not value:
+                # Frozen: normalising (empty -> unset, text -> int or Secret) happens once, here.
+                object.__setattr__(self, spec.name, checked)
+        if problems:
+            raise ValueError("invalid settings: " + "; ".join(problems))
 
     @property
     def jwt_algorithms(self) -> tuple[str, ...]:
@@ -54,8 +94,46 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        fields = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
-        return cls.model_validate(fields)
+        # Text as the environment holds it; __post_init__ turns it into the declared types.
+        raw: dict[str, Any] = {
+            spec.name: env[spec.name.upper()] for spec in fields(cls) if spec.name.upper() in env
+        }
+        return cls(**raw)
+
+
+def _checked(name: str, value: object, bounds: tuple[int, int | None] | None) -> object:
+    """The value as stored, or ValueError saying what is wrong with it."""
+    if value == "":
+        value = None
+    if value is None:
+        if name in _MIN_LENGTHS:
+            raise ValueError("required")
+        return None
+    if bounds is not None:
+        number = _integer(value)
+        low, high = bounds
+        if number < low or (high is not None and number > high):
+            raise ValueError(f"must be between {low} and {high}" if high is not None else f"must be >= {low}")
+        return number
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if len(value) < _MIN_LENGTHS.get(name, 0):
+        raise ValueError(f"must be at least {_MIN_LENGTHS[name]} characters")
+    if (pattern := _PATTERNS.get(name)) and not pattern.fullmatch(value):
+        raise ValueError(f"must match {pattern.pattern}")
+    return Secret(value) if name in _SECRETS else value
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError("must be an integer")
 
 
 @cache

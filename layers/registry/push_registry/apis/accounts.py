@@ -1,25 +1,21 @@
-"""The accounts API (seed 004): `/api/accounts/{accountId}/devices` request models and success bodies."""
+"""The accounts API (seed 004): `/api/accounts/{accountId}/devices` requests and success bodies."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any
 
 from push_registry.errors import Forbidden, InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.registration import Platform, Registration, iso
 from push_registry.registry import DeviceChange, DevicePage, NewDevice
-from push_registry.validation import Label, PushToken, parse
 
 if TYPE_CHECKING:  # the internal user-tokens function shares page_limit and never loads pyjwt
+    from push_registry.apis.accounts_bodies import DeviceInfoKey
     from push_registry.auth import Authenticator
 
 SOURCE = "accounts"
-
-DeviceInfoKey = Literal["app_version", "os_version", "device_model"]
 
 # What other APIs store, in the accounts API's words (seed 004 knows only android/ios and three
 # device_info keys; a mobile client decoding `platform` as an enum must never see anything else).
@@ -34,21 +30,6 @@ _SEED_004_INFO: dict[str, tuple[str, ...]] = {
 _OS_PLATFORMS = {"android": Platform.ANDROID, "ios": Platform.IOS, "ipados": Platform.IOS}
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class NewDeviceBody(_Body):
-    device_token: PushToken
-    platform: Literal["android", "ios"]
-    device_info: dict[DeviceInfoKey, Label] = {}
-
-
-class DeviceChangeBody(_Body):
-    device_token: PushToken | None = None
-    device_info: dict[DeviceInfoKey, Label] | None = None
-
-
 def account_of(request: Request, authenticator: Authenticator) -> str:
     """The caller's account: the path's `accountId`, which must be the token's `sub`."""
     subject = authenticator.subject_of(request.headers)
@@ -58,6 +39,11 @@ def account_of(request: Request, authenticator: Authenticator) -> str:
 
 
 def new_device(body: dict[str, Any]) -> NewDevice:
+    # Imported here: only a request with a body loads pydantic (~100 ms of cold start); list,
+    # deactivate and the PATCH heartbeat never do.
+    from push_registry.apis.accounts_bodies import NewDeviceBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     platform = body.get("platform")
     if isinstance(platform, str):
         # Clients send "Android" as often as "android"; the stored value is always lower-case, and a
@@ -76,6 +62,10 @@ def device_change(body: dict[str, Any] | None) -> DeviceChange:
     """An absent or empty body is the seed's heartbeat; explicit nulls are rejected like wrong types."""
     if not body:
         return DeviceChange()
+    # Imported here, after the heartbeat's return: see new_device.
+    from push_registry.apis.accounts_bodies import DeviceChangeBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     for name in ("device_token", "device_info"):
         if name in body and body[name] is None:
             raise InvalidRequest.single(name, "not_object" if name == "device_info" else "empty")

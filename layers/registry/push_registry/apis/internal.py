@@ -4,9 +4,7 @@ provider feedback."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
 
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
@@ -15,7 +13,6 @@ from push_registry.presignup import PreSignupRecord
 from push_registry.privacy import Subject
 from push_registry.registration import Registration, iso
 from push_registry.registry import DevicePage
-from push_registry.validation import PushToken, parse
 
 # Items per request and per SQS message. Sized to the time budget: after one batched read of every
 # token's guards, an item found in both namespaces takes 3 reads and 2 transactions, 36 ms at 4 ms a
@@ -30,36 +27,24 @@ Reason = Literal[
     "UNREGISTERED", "INVALID_ARGUMENT", "Unregistered", "410 Unregistered", "BadDeviceToken", "404", "410"
 ]
 
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class LookupBody(_Body):
-    phone: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class HolderBody(_Body):
-    token: PushToken
-
-
-class InvalidationItem(_Body):
-    token: PushToken
-    reason: Reason
-
-
-class InvalidationsBody(_Body):
-    invalidations: Annotated[list[InvalidationItem], Field(min_length=1, max_length=MAX_INVALIDATIONS)]
+# The functions below that validate a body import its pydantic model when called: pydantic costs ~100 ms
+# of cold start, which the routes without a body (user tokens, export, erase) never pay.
 
 
 def lookup_phone(body: dict[str, Any]) -> str:
     """The phone of a lookup, as sent (apis.presignup.e164 normalises it; only that function loads
     phonenumbers, so the other internal functions skip its cold-start cost)."""
+    from push_registry.apis.internal_bodies import LookupBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     return parse(LookupBody, body).phone
 
 
 def subject_phone(body: dict[str, Any]) -> str:
     """The phone of a privacy request (erase, export), as sent: the body is a lookup's, `{"phone"}`."""
+    from push_registry.apis.internal_bodies import LookupBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     return parse(LookupBody, body).phone
 
 
@@ -75,15 +60,11 @@ def user_id_of(request: Request) -> str:
     return user
 
 
-class ErasureMessage(_Body):
-    """A message of the erasure queue: exactly one of the two subjects."""
-
-    erase_user: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_BYTES)] | None = None
-    erase_phone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-
-
 def erasure_of(body: dict[str, Any]) -> tuple[Subject, str]:
     """The subject of an erasure message, `{"erase_user": id}` or `{"erase_phone": phone as sent}`."""
+    from push_registry.apis.internal_bodies import ErasureMessage  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     message = parse(ErasureMessage, body)
     if (message.erase_user is None) == (message.erase_phone is None):
         raise InvalidRequest.single("erase_user", "required", "or erase_phone is required, not both")
@@ -97,10 +78,16 @@ def erased_body(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def holder_token(body: dict[str, Any]) -> str:
+    from push_registry.apis.internal_bodies import HolderBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     return parse(HolderBody, body).token
 
 
 def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
+    from push_registry.apis.internal_bodies import InvalidationsBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     return [Invalidation(item.token, item.reason) for item in parse(InvalidationsBody, body).invalidations]
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from push_registry.auth import Authenticator
 from push_registry.dialects.laravel import translator
@@ -15,31 +13,9 @@ from push_registry.platform_keys import PlatformKeys
 from push_registry.rate_limit import USER_SCOPE, RateLimiter
 from push_registry.registration import Registration
 from push_registry.registry import NewDevice
-from push_registry.validation import Label, PushToken, parse
 
 SOURCE = "pigeons"
 ABILITIES = frozenset({"backoffice", "*"})
-
-
-class _Laravel(BaseModel):
-    # Laravel's validated() keeps only the declared fields: the rest is dropped, never stored.
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-
-class DeviceDetails(_Laravel):
-    type: Label | None = None
-    os: Label | None = None
-    os_version: Label | None = None
-    app_version: Label | None = None
-    model: Label | None = None
-    browser: Label | None = None
-    browser_version: Label | None = None
-
-
-class RegisterBody(_Laravel):
-    token: PushToken
-    platform: Literal["android", "ios", "web"]
-    device: DeviceDetails | None = None
 
 
 def caller_of(
@@ -61,6 +37,10 @@ def caller_of(
 
 def device_request(body: dict[str, Any] | None, tenant: str) -> NewDevice:
     """A missing body is validated like an empty one (every required field reported), as Laravel does."""
+    # Imported here: only the register route loads pydantic (~100 ms of cold start); delete never does.
+    from push_registry.apis.pigeons_bodies import RegisterBody  # noqa: PLC0415
+    from push_registry.validation import parse  # noqa: PLC0415
+
     parsed = parse(RegisterBody, body or {})
     identify_token(parsed.token)
     details = parsed.device.model_dump(exclude_none=True) if parsed.device else {}

@@ -15,9 +15,9 @@ from push_registry.errors import (
     TokenTaken,
     Unauthenticated,
     Unavailable,
+    describe,
 )
 from push_registry.http import Request, Response
-from push_registry.validation import describe
 
 BAD_REQUEST = "DEVICE_TOKEN_ERR_03"
 INVALID_PLATFORM = "DEVICE_TOKEN_ERR_02"

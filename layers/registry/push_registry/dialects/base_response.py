@@ -12,9 +12,9 @@ from push_registry.errors import (
     RegistryError,
     Unauthenticated,
     Unavailable,
+    describe,
 )
 from push_registry.http import Request, Response
-from push_registry.validation import describe
 
 REQUEST_ERROR = -1
 AUTH_ERROR = -2

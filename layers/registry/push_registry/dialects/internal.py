@@ -10,9 +10,9 @@ from push_registry.errors import (
     PayloadTooLarge,
     RegistryError,
     Unavailable,
+    describe,
 )
 from push_registry.http import Request, Response
-from push_registry.validation import describe
 
 
 def _message(status: int, message: str, **headers: str) -> Response:

@@ -20,8 +20,7 @@ from push_registry.errors import (
 )
 from push_registry.http import Request, Response
 from push_registry.i18n import catalog, negotiate
-from push_registry.registration import TOKEN_MAX_LENGTH
-from push_registry.validation import LABEL_MAX_LENGTH
+from push_registry.registration import LABEL_MAX_LENGTH, TOKEN_MAX_LENGTH
 
 DOMAIN = "pigeons"
 

@@ -10,9 +10,9 @@ from push_registry.errors import (
     RateLimited,
     RegistryError,
     Unavailable,
+    describe,
 )
 from push_registry.http import Request, Response
-from push_registry.validation import describe
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
