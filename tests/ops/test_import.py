@@ -66,7 +66,7 @@ def check_winners(items: Dump, expected: Expected) -> None:
     live = {
         item["token"]["S"]: item
         for key, item in items.items()
-        if key[0].startswith("OWNER#") and item["active"]["BOOL"]
+        if key[0].startswith("OWNER#") and key[1].startswith("TOKEN#") and item["active"]["BOOL"]
     }
     assert set(live) == set(expected.winners), "exactly the winning rows are registrations"
     for token, (owner, source, kept_id, last_used) in expected.winners.items():
