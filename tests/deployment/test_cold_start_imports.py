@@ -2,9 +2,10 @@
 
 Each handler module is imported in a fresh Python process, as Lambda's init phase does, and the
 modules it loaded are compared with what its route uses: Bearer JWTs (pyjwt, and cryptography through
-it) for the client APIs, phone numbers for the pre-signup post and the pre-signup lookup, pydantic
-(~100 ms of a shipped cold start) for the routes that validate a request body, loaded by those
-either at import or with their first body.
+it here, where the development venv has it for the JWKS tests; an HS256 stack's registry layer ships
+none, see test_built_functions) for the client APIs, phone numbers for the pre-signup post and the
+pre-signup lookup, pydantic (~100 ms of a shipped cold start) for the routes that validate a request
+body, loaded by those either at import or with their first body.
 """
 
 from __future__ import annotations
