@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import click
 
@@ -16,7 +16,7 @@ from ops.importer import DEFAULT_RATE, DEFAULT_WORKERS, ImportFailed, ImportJob,
 from ops.operator_api import InternalApi, OperatorError, stack_output, user_path
 from ops.progress import Lines, Progress, Silent, for_stream
 from ops.sources import SOURCES
-from push_registry.apis.internal import Reason
+from push_registry.invalidation import REASONS
 
 INTERRUPTED = 130
 
@@ -247,9 +247,7 @@ def phone(phone: str, api: str | None, stack: str | None, region: str | None) ->
 
 @main.command("invalidate")
 @click.argument("token")
-@click.option(
-    "--reason", required=True, type=click.Choice(get_args(Reason)), help="The push provider's word."
-)
+@click.option("--reason", required=True, type=click.Choice(list(REASONS)), help="The push provider's word.")
 @_api_options
 def invalidate(token: str, reason: str, api: str | None, stack: str | None, region: str | None) -> None:
     """Retire TOKEN (`-` reads it from stdin) as a push provider rejected it."""

@@ -71,7 +71,12 @@ def test_one_layer_built_by_sam_is_shared_by_all_functions_and_cryptography_only
         ]
 
     # pyjwt without its crypto extra: HS256 needs only the standard library.
-    assert packages("RegistryLayer") == ["aws-lambda-powertools", "pydantic", "pyjwt", "phonenumberslite"]
+    assert packages("RegistryLayer") == [
+        "aws-lambda-powertools",
+        "pydantic-core",
+        "pyjwt",
+        "phonenumberslite",
+    ]
     assert packages("JwksLayer") == ["cryptography"]
 
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import typing
 from datetime import timedelta
 from typing import Any
 
-from push_registry.apis.internal import Reason
-from push_registry.invalidation import REASONS, Invalidation, Invalidations, InvalidationStatus
+from push_registry.invalidation import Invalidation, Invalidations, InvalidationStatus
 from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import PreSignupStore
 from push_registry.telemetry import Metric
-
-
-def test_the_accepted_reasons_are_the_known_provider_reasons() -> None:
-    assert set(typing.get_args(Reason)) == set(REASONS)
 
 
 def test_a_rejected_token_is_retired_everywhere_once(registry: Registry, dynamodb: Any, clock: Any) -> None:

@@ -12,7 +12,6 @@ from push_registry.registration import Platform, Registration, iso
 from push_registry.registry import DeviceChange, DevicePage, NewDevice
 
 if TYPE_CHECKING:  # the internal user-tokens function shares page_limit and never loads pyjwt
-    from push_registry.apis.accounts_bodies import DeviceInfoKey
     from push_registry.auth import Authenticator
 
 SOURCE = "accounts"
@@ -39,9 +38,9 @@ def account_of(request: Request, authenticator: Authenticator) -> str:
 
 
 def new_device(body: dict[str, Any]) -> NewDevice:
-    # Imported here: only a request with a body loads pydantic (~100 ms of cold start); list,
+    # Imported here: only a request with a body loads pydantic-core (~20 ms of cold start); list,
     # deactivate and the PATCH heartbeat never do.
-    from push_registry.apis.accounts_bodies import NewDeviceBody  # noqa: PLC0415
+    from push_registry.apis.accounts_bodies import NEW_DEVICE  # noqa: PLC0415
     from push_registry.validation import parse  # noqa: PLC0415
 
     platform = body.get("platform")
@@ -51,10 +50,10 @@ def new_device(body: dict[str, Any]) -> NewDevice:
         body = {key: value for key, value in body.items() if key != "platform"}
         if platform.strip():
             body["platform"] = platform.strip().lower()
-    parsed = parse(NewDeviceBody, body)
-    identify_token(parsed.device_token)
+    parsed = parse(NEW_DEVICE, body)
+    identify_token(parsed["device_token"])
     return NewDevice(
-        token=parsed.device_token, platform=parsed.platform, device_info=_plain(parsed.device_info)
+        token=parsed["device_token"], platform=parsed["platform"], device_info=dict(parsed["device_info"])
     )
 
 
@@ -63,21 +62,17 @@ def device_change(body: dict[str, Any] | None) -> DeviceChange:
     if not body:
         return DeviceChange()
     # Imported here, after the heartbeat's return: see new_device.
-    from push_registry.apis.accounts_bodies import DeviceChangeBody  # noqa: PLC0415
+    from push_registry.apis.accounts_bodies import DEVICE_CHANGE  # noqa: PLC0415
     from push_registry.validation import parse  # noqa: PLC0415
 
     for name in ("device_token", "device_info"):
         if name in body and body[name] is None:
             raise InvalidRequest.single(name, "not_object" if name == "device_info" else "empty")
-    parsed = parse(DeviceChangeBody, body)
-    if parsed.device_token is not None:
-        identify_token(parsed.device_token)
-    info = None if parsed.device_info is None else _plain(parsed.device_info)
-    return DeviceChange(token=parsed.device_token, device_info=info)
-
-
-def _plain(info: dict[DeviceInfoKey, str]) -> dict[str, str]:
-    return {str(key): value for key, value in info.items()}
+    parsed = parse(DEVICE_CHANGE, body)
+    token, info = parsed.get("device_token"), parsed.get("device_info")
+    if token is not None:
+        identify_token(token)
+    return DeviceChange(token=token, device_info=None if info is None else dict(info))
 
 
 def page_limit(request: Request, default: int, maximum: int) -> int:

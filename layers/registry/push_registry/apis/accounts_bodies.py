@@ -1,26 +1,26 @@
-"""The accounts API's request bodies (pydantic models), imported only by the routes that take a body."""
+"""The accounts API's request bodies, imported only by the routes that take a body."""
 
 from __future__ import annotations
 
-from typing import Literal
+from push_registry.validation import LABEL, PUSH_TOKEN, body, field, mapping, object_of, one_of, optional
 
-from pydantic import BaseModel, ConfigDict
+DEVICE_INFO_KEYS = ("app_version", "os_version", "device_model")
+_DEVICE_INFO = mapping(one_of(*DEVICE_INFO_KEYS), LABEL)
 
-from push_registry.validation import Label, PushToken
+NEW_DEVICE = body(
+    object_of(
+        "forbid",
+        device_token=field(PUSH_TOKEN),
+        platform=field(one_of("android", "ios")),
+        device_info=optional(_DEVICE_INFO, nullable=False, default=dict),
+    )
+)
 
-DeviceInfoKey = Literal["app_version", "os_version", "device_model"]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class NewDeviceBody(_Body):
-    device_token: PushToken
-    platform: Literal["android", "ios"]
-    device_info: dict[DeviceInfoKey, Label] = {}
-
-
-class DeviceChangeBody(_Body):
-    device_token: PushToken | None = None
-    device_info: dict[DeviceInfoKey, Label] | None = None
+# Explicit nulls are refused before validation (accounts.device_change); absent fields stay absent.
+DEVICE_CHANGE = body(
+    object_of(
+        "forbid",
+        device_token=optional(PUSH_TOKEN),
+        device_info=optional(_DEVICE_INFO),
+    )
+)

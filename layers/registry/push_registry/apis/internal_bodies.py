@@ -1,39 +1,35 @@
-"""The internal routes' request bodies and erasure messages (pydantic models), imported only by the
-functions that take a body."""
+"""The internal routes' request bodies and erasure messages, imported only by the functions that take one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from push_registry.apis.internal import MAX_INVALIDATIONS, MAX_USER_ID_BYTES
+from push_registry.invalidation import REASONS
+from push_registry.validation import PUSH_TOKEN, body, field, items, object_of, one_of, optional, text
 
-from pydantic import BaseModel, ConfigDict, Field
+_PHONE = text(min_length=1, max_length=64)
 
-from push_registry.apis.internal import MAX_INVALIDATIONS, MAX_USER_ID_BYTES, Reason
-from push_registry.validation import PushToken
+LOOKUP = body(object_of("forbid", phone=field(_PHONE)))
 
+HOLDER = body(object_of("forbid", token=field(PUSH_TOKEN)))
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+INVALIDATIONS = body(
+    object_of(
+        "forbid",
+        invalidations=field(
+            items(
+                object_of("forbid", token=field(PUSH_TOKEN), reason=field(one_of(*REASONS))),
+                min_length=1,
+                max_length=MAX_INVALIDATIONS,
+            )
+        ),
+    )
+)
 
-
-class LookupBody(_Body):
-    phone: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class HolderBody(_Body):
-    token: PushToken
-
-
-class InvalidationItem(_Body):
-    token: PushToken
-    reason: Reason
-
-
-class InvalidationsBody(_Body):
-    invalidations: Annotated[list[InvalidationItem], Field(min_length=1, max_length=MAX_INVALIDATIONS)]
-
-
-class ErasureMessage(_Body):
-    """A message of the erasure queue: exactly one of the two subjects."""
-
-    erase_user: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_BYTES)] | None = None
-    erase_phone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+# A message of the erasure queue: exactly one of the two subjects (checked by internal.erasure_of).
+ERASURE = body(
+    object_of(
+        "forbid",
+        erase_user=optional(text(min_length=1, max_length=MAX_USER_ID_BYTES)),
+        erase_phone=optional(_PHONE),
+    )
+)

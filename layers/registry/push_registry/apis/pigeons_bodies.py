@@ -1,30 +1,23 @@
-"""The chat backoffice's request body (pydantic models), imported only by the route that takes it."""
+"""The chat backoffice's request body, imported only by the route that takes it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from push_registry.validation import LABEL, PUSH_TOKEN, body, field, object_of, one_of, optional
 
-from pydantic import BaseModel, ConfigDict
+# Laravel's validated() keeps only the declared fields: the rest is dropped, never stored.
+_DEVICE_DETAILS = object_of(
+    "ignore",
+    **{
+        name: optional(LABEL)
+        for name in ("type", "os", "os_version", "app_version", "model", "browser", "browser_version")
+    },
+)
 
-from push_registry.validation import Label, PushToken
-
-
-class _Laravel(BaseModel):
-    # Laravel's validated() keeps only the declared fields: the rest is dropped, never stored.
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-
-class DeviceDetails(_Laravel):
-    type: Label | None = None
-    os: Label | None = None
-    os_version: Label | None = None
-    app_version: Label | None = None
-    model: Label | None = None
-    browser: Label | None = None
-    browser_version: Label | None = None
-
-
-class RegisterBody(_Laravel):
-    token: PushToken
-    platform: Literal["android", "ios", "web"]
-    device: DeviceDetails | None = None
+REGISTER = body(
+    object_of(
+        "ignore",
+        token=field(PUSH_TOKEN),
+        platform=field(one_of("android", "ios", "web")),
+        device=optional(_DEVICE_DETAILS),
+    )
+)

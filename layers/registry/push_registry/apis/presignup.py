@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
 from push_registry.presignup import PreSignupPost
-from push_registry.validation import PushToken, parse
+from push_registry.validation import (
+    PUSH_TOKEN,
+    any_object,
+    body,
+    field,
+    object_of,
+    one_of,
+    optional,
+    parse,
+    text,
+)
 
 META_MAX_BYTES = 2048
 META_MAX_DEPTH = 3
 USER_AGENT_MAX = 512
 
-DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-
-
-class RegisterBody(BaseModel):
-    # Unknown fields are ignored, never stored.
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    phone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    fcmToken: PushToken  # the seed's field names
-    deviceType: Literal["android", "ios", "web"] | None = None
-    deviceId: DeviceId | None = None
-    meta: dict[str, Any] | None = None
+# Unknown fields are ignored, never stored.
+REGISTER = body(
+    object_of(
+        "ignore",
+        phone=field(text(min_length=1, max_length=64)),
+        fcmToken=field(PUSH_TOKEN),  # the seed's field names
+        deviceType=optional(one_of("android", "ios", "web")),
+        deviceId=optional(text(min_length=1, max_length=256)),
+        meta=optional(any_object()),
+    )
+)
 
 
 def e164(raw: str, region: str) -> str:
@@ -67,15 +75,15 @@ def _meta(meta: dict[str, Any] | None) -> str | None:
 def post_of(body: dict[str, Any], request: Request, region: str) -> PreSignupPost:
     if isinstance(body.get("deviceType"), str):
         body = {**body, "deviceType": body["deviceType"].strip().lower()}
-    parsed = parse(RegisterBody, body)
-    identify_token(parsed.fcmToken)
+    parsed = parse(REGISTER, body)
+    identify_token(parsed["fcmToken"])
     user_agent = request.headers.get("user-agent")
     return PreSignupPost(
-        phone=e164(parsed.phone, region),
-        token=parsed.fcmToken,
-        device_id=parsed.deviceId,
-        device_type=parsed.deviceType,
-        meta=_meta(parsed.meta),
+        phone=e164(parsed["phone"], region),
+        token=parsed["fcmToken"],
+        device_id=parsed.get("deviceId"),
+        device_type=parsed.get("deviceType"),
+        meta=_meta(parsed.get("meta")),
         # The TCP peer as API Gateway saw it, never a client-supplied header such as X-Forwarded-For.
         source_ip=request.source_ip,
         user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import NewDevice
-from push_registry.validation import Label, PushToken, parse
+from push_registry.validation import LABEL, PUSH_TOKEN, body, field, object_of, optional, parse
 
 SOURCE = "user-push-tokens"
 
@@ -17,24 +15,18 @@ SOURCE = "user-push-tokens"
 _FIELDS = {"device_os": "os", "app_ver": "app_version", "module": "module"}
 
 
-class RegisterBody(BaseModel):
-    # NestJS's whitelisting ValidationPipe: unknown fields are dropped, never stored.
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    push_token: PushToken
-    device_os: Label | None = None
-    app_ver: Label | None = None
-    module: Label | None = None
+# NestJS's whitelisting ValidationPipe: unknown fields are dropped, never stored.
+REGISTER = body(
+    object_of("ignore", push_token=field(PUSH_TOKEN), **{name: optional(LABEL) for name in _FIELDS})
+)
 
 
 def registration_request(body: dict[str, Any]) -> NewDevice:
     """Omitted or null fields are left out, so an update keeps their stored values."""
-    parsed = parse(RegisterBody, body)
-    identify_token(parsed.push_token)
-    info = {
-        key: getattr(parsed, field) for field, key in _FIELDS.items() if getattr(parsed, field) is not None
-    }
-    return NewDevice(token=parsed.push_token, platform=None, device_info=info)
+    parsed = parse(REGISTER, body)
+    identify_token(parsed["push_token"])
+    info = {key: parsed[name] for name, key in _FIELDS.items() if parsed.get(name) is not None}
+    return NewDevice(token=parsed["push_token"], platform=None, device_info=info)
 
 
 def registration_body(registration: Registration) -> dict[str, Any]:
