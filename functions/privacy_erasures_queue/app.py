@@ -3,28 +3,25 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from push_registry import runtime, time_budget
 from push_registry.apis import internal
 from push_registry.apis.presignup import e164
 from push_registry.observability import logger, metrics
 from push_registry.privacy import Subject
+from push_registry.queue_batch import Message, partial_batch_response
 from push_registry.settings import settings
 
 # Built at cold start, reused by every invocation of this execution environment.
 privacy = runtime.privacy()
-processor = BatchProcessor(event_type=EventType.SQS)
 metrics.set_default_dimensions(api="internal")
 
 
-def erase(record: SQSRecord) -> None:
+def erase(message: Message) -> None:
     """One message: `{"erase_user": "<userId>"}` or `{"erase_phone": "<phone>"}`; a failure retries it,
     then the dead-letter queue. Erasing is idempotent, so a repeated delivery changes nothing."""
-    subject, value = internal.erasure_of(json.loads(record.body))
+    subject, value = internal.erasure_of(json.loads(message["body"]))
     # The audit names the sending principal (its IAM unique id), as the API's audit names the signer.
-    caller = f"sqs:{record.attributes.sender_id}"
+    caller = f"sqs:{message['attributes']['SenderId']}"
     if subject is Subject.USER:
         privacy.erase_user(value, caller)
     else:
@@ -36,6 +33,4 @@ def erase(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Out of time, the remaining messages fail (Unavailable) and SQS delivers them again.
     with time_budget.of_invocation(context):
-        return process_partial_response(
-            event=event, record_handler=erase, processor=processor, context=context
-        )
+        return partial_batch_response(event, erase)
