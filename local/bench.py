@@ -172,7 +172,8 @@ def first_event(name: str) -> dict[str, Any]:
     if name in _CREATED_BY:
         creator = _CREATED_BY[name]
         post = _event(creator)
-        response = load_function(ROOT / "functions" / creator).handler(post, _Context())
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # its EMF metrics
+            response = load_function(ROOT / "functions" / creator).handler(post, _Context())
         created = sam_local.created_id(post, response)
         if created is None:
             raise RuntimeError(f"{creator} created no device for {name}: {response}")
