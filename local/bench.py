@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from local.server import configure_environment, load_function
 from local.template import ROOT, create_table, load_template
 
 TABLE = "push-registry-bench"
-COLD_RUNS = 7
+COLD_RUNS = 15
 WARM_REQUESTS = 1000
 
 # Run with -S and PYTHONDONTWRITEBYTECODE=1 on the unpacked artifact, as Lambda's read-only /var/task
@@ -181,13 +182,26 @@ def first_event(name: str) -> dict[str, Any]:
     return event
 
 
-def cold_starts(env: dict[str, str]) -> tuple[float, list[tuple[str, float, float, float]]]:
-    """Each function as a plain build would ship it and as the project ships it, with the boto3 floor
-    measured between them: (all floors' median, rows of (function, floor, plain, shipped)).
+@dataclass(frozen=True)
+class ColdStart:
+    """One function's cold starts: median milliseconds, and median ratios to the floor of the same round."""
 
-    The floor is run alternately with each function's processes, so that a change in the machine's
-    load during the run moves a function's time and its floor together: the ratio to the floor
-    measured alongside is what compares, not the absolute times."""
+    function: str
+    floor_ms: float
+    plain_ms: float
+    shipped_ms: float
+    plain_ratio: float
+    shipped_ratio: float
+
+
+def cold_starts(env: dict[str, str]) -> tuple[float, list[ColdStart]]:
+    """Each function as a plain build would ship it and as the project ships it, with the boto3 floor
+    measured between them: (all floors' median, one ColdStart per function).
+
+    Each round runs the floor, the plain build and the shipped build back to back, and a ratio is taken
+    within the round: this VM's speed drifts by ±20% over a run (the floor's median moved from 298 to
+    430 ms between rows of one run), and a slow stretch then slows a function and its floor alike. The
+    median of the rounds' ratios is what compares, not the absolute times."""
     rows = []
     layer = shipped.layer_twin()
     with tempfile.TemporaryDirectory() as work:
@@ -232,7 +246,22 @@ def cold_starts(env: dict[str, str]) -> tuple[float, list[tuple[str, float, floa
                             times[variant].append(ms)
                 floors.extend(times["floor"])
                 medians = {name: statistics.median(values) for name, values in times.items()}
-                rows.append((events_file.stem, medians["floor"], medians["plain"], medians["shipped"]))
+
+                def ratio(variant: str, times: dict[str, list[float]] = times) -> float:
+                    return statistics.median(
+                        ms / floor for ms, floor in zip(times[variant], times["floor"], strict=True)
+                    )
+
+                rows.append(
+                    ColdStart(
+                        events_file.stem,
+                        medians["floor"],
+                        medians["plain"],
+                        medians["shipped"],
+                        ratio("plain"),
+                        ratio("shipped"),
+                    )
+                )
         finally:
             shipped.make_writable(root)
     return statistics.median(floors), rows
@@ -443,24 +472,25 @@ def main() -> None:
         boto3_ms, colds = cold_starts(env)
 
     print(
-        f"\nCold start: median of {COLD_RUNS} fresh Python {sys.version.split()[0]} processes"
+        f"\nCold start: {COLD_RUNS} rounds of fresh Python {sys.version.split()[0]} processes"
         " (import the handler, serve the first event), on the code as Lambda loads it: zipped by SAM,"
         " unpacked read-only with the zip's dates, no bytecode written;"
-        f" layer built for {shipped.host_architecture()}"
+        f" layer built for {shipped.host_architecture()}; ms are medians, each x floor is the median of"
+        " the rounds' ratios to the floor run in the same round"
     )
     print(
         f"  floor `import boto3; boto3.client('dynamodb')` (runtime's boto3): {boto3_ms:7.1f} ms"
-        " (median of every run; each row's ratios use the floor run alternately with it)"
+        " (median of every round)"
     )
     print(f"  baseline FastAPI + Mangum, one route, boto3 client (dev venv): {fastapi_ms:7.1f} ms")
     print(
         f"  {'function':32} {'floor ms':>9} {'plain build ms':>15} {'x floor':>8} {'shipped ms':>11}"
         f" {'x floor':>8} {'x fastapi':>10}"
     )
-    for name, floor, plain, ms in colds:
+    for row in colds:
         print(
-            f"  {name:32} {floor:9.1f} {plain:15.1f} {plain / floor:8.2f} {ms:11.1f} {ms / floor:8.2f}"
-            f" {ms / fastapi_ms:10.2f}"
+            f"  {row.function:32} {row.floor_ms:9.1f} {row.plain_ms:15.1f} {row.plain_ratio:8.2f}"
+            f" {row.shipped_ms:11.1f} {row.shipped_ratio:8.2f} {row.shipped_ms / fastapi_ms:10.2f}"
         )
     print(f"\nWarm, in-process against DynamoDB Local, {WARM_REQUESTS} requests each")
     print(
