@@ -10,7 +10,6 @@ from push_registry.errors import FieldProblem, InvalidRequest
 from push_registry.validation import (
     LABEL,
     PUSH_TOKEN,
-    body,
     field,
     items,
     mapping,
@@ -19,9 +18,10 @@ from push_registry.validation import (
     optional,
     parse,
     text,
+    validator_of,
 )
 
-DEVICE = body(
+DEVICE = validator_of(
     object_of(
         "forbid",
         token=field(PUSH_TOKEN),
@@ -30,7 +30,7 @@ DEVICE = body(
         name=optional(text(min_length=1, max_length=8)),
     )
 )
-LAX = body(object_of("ignore", token=field(PUSH_TOKEN), tags=optional(items(text(), 1, 2))))
+LAX = validator_of(object_of("ignore", token=field(PUSH_TOKEN), tags=optional(items(text(), 1, 2))))
 
 
 def problems(validator: Any, data: dict[str, Any]) -> list[tuple[str, str]]:

@@ -71,7 +71,7 @@ def object_of(extra: Literal["forbid", "ignore"], **fields: TypedDictField) -> C
     return schema.typed_dict_schema(fields, extra_behavior=extra)
 
 
-def body(of: CoreSchema) -> SchemaValidator:
+def validator_of(of: CoreSchema) -> SchemaValidator:
     """The validator of a request body, built once when its API module is imported."""
     return SchemaValidator(of, schema.CoreConfig(strict=True))
 

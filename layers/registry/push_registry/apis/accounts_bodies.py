@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from push_registry.validation import LABEL, PUSH_TOKEN, body, field, mapping, object_of, one_of, optional
+from push_registry.validation import (
+    LABEL,
+    PUSH_TOKEN,
+    field,
+    mapping,
+    object_of,
+    one_of,
+    optional,
+    validator_of,
+)
 
 DEVICE_INFO_KEYS = ("app_version", "os_version", "device_model")
 _DEVICE_INFO = mapping(one_of(*DEVICE_INFO_KEYS), LABEL)
 
-NEW_DEVICE = body(
+NEW_DEVICE = validator_of(
     object_of(
         "forbid",
         device_token=field(PUSH_TOKEN),
@@ -17,7 +26,7 @@ NEW_DEVICE = body(
 )
 
 # Explicit nulls are refused before validation (accounts.device_change); absent fields stay absent.
-DEVICE_CHANGE = body(
+DEVICE_CHANGE = validator_of(
     object_of(
         "forbid",
         device_token=optional(PUSH_TOKEN),

@@ -7,7 +7,16 @@ from typing import Any
 from push_registry.observability import identify_token
 from push_registry.registration import Platform, Provider
 from push_registry.registry import NewDevice
-from push_registry.validation import LABEL, PUSH_TOKEN, body, field, object_of, one_of, optional, parse
+from push_registry.validation import (
+    LABEL,
+    PUSH_TOKEN,
+    field,
+    object_of,
+    one_of,
+    optional,
+    parse,
+    validator_of,
+)
 
 SOURCE = "camera"
 
@@ -15,7 +24,7 @@ _PROVIDERS = {"FCM": Provider.FCM, "APNS": Provider.APNS}
 
 
 # The app sends whole BaseEntry objects; fields this API does not know are ignored, never stored.
-TOKEN_ENTRY = body(
+TOKEN_ENTRY = validator_of(
     object_of(
         "ignore",
         msgType=field(one_of(*_PROVIDERS)),

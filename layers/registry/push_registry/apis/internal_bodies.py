@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from push_registry.apis.internal import MAX_INVALIDATIONS, MAX_USER_ID_BYTES
 from push_registry.invalidation import REASONS
-from push_registry.validation import PUSH_TOKEN, body, field, items, object_of, one_of, optional, text
+from push_registry.validation import PUSH_TOKEN, field, items, object_of, one_of, optional, text, validator_of
 
 _PHONE = text(min_length=1, max_length=64)
 
-LOOKUP = body(object_of("forbid", phone=field(_PHONE)))
+LOOKUP = validator_of(object_of("forbid", phone=field(_PHONE)))
 
-HOLDER = body(object_of("forbid", token=field(PUSH_TOKEN)))
+HOLDER = validator_of(object_of("forbid", token=field(PUSH_TOKEN)))
 
-INVALIDATIONS = body(
+INVALIDATIONS = validator_of(
     object_of(
         "forbid",
         invalidations=field(
@@ -26,7 +26,7 @@ INVALIDATIONS = body(
 )
 
 # A message of the erasure queue: exactly one of the two subjects (checked by internal.erasure_of).
-ERASURE = body(
+ERASURE = validator_of(
     object_of(
         "forbid",
         erase_user=optional(text(min_length=1, max_length=MAX_USER_ID_BYTES)),

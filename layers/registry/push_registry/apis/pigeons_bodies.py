@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from push_registry.validation import LABEL, PUSH_TOKEN, body, field, object_of, one_of, optional
+from push_registry.validation import LABEL, PUSH_TOKEN, field, object_of, one_of, optional, validator_of
 
 # Laravel's validated() keeps only the declared fields: the rest is dropped, never stored.
 _DEVICE_DETAILS = object_of(
@@ -13,7 +13,7 @@ _DEVICE_DETAILS = object_of(
     },
 )
 
-REGISTER = body(
+REGISTER = validator_of(
     object_of(
         "ignore",
         token=field(PUSH_TOKEN),

@@ -14,13 +14,13 @@ from push_registry.presignup import PreSignupPost
 from push_registry.validation import (
     PUSH_TOKEN,
     any_object,
-    body,
     field,
     object_of,
     one_of,
     optional,
     parse,
     text,
+    validator_of,
 )
 
 META_MAX_BYTES = 2048
@@ -28,7 +28,7 @@ META_MAX_DEPTH = 3
 USER_AGENT_MAX = 512
 
 # Unknown fields are ignored, never stored.
-REGISTER = body(
+REGISTER = validator_of(
     object_of(
         "ignore",
         phone=field(text(min_length=1, max_length=64)),

@@ -7,7 +7,7 @@ from typing import Any
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import NewDevice
-from push_registry.validation import LABEL, PUSH_TOKEN, body, field, object_of, optional, parse
+from push_registry.validation import LABEL, PUSH_TOKEN, field, object_of, optional, parse, validator_of
 
 SOURCE = "user-push-tokens"
 
@@ -16,7 +16,7 @@ _FIELDS = {"device_os": "os", "app_ver": "app_version", "module": "module"}
 
 
 # NestJS's whitelisting ValidationPipe: unknown fields are dropped, never stored.
-REGISTER = body(
+REGISTER = validator_of(
     object_of("ignore", push_token=field(PUSH_TOKEN), **{name: optional(LABEL) for name in _FIELDS})
 )
 
