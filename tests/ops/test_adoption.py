@@ -81,7 +81,9 @@ def test_the_same_record_twice_writes_nothing_and_a_newer_export_refreshes(store
     assert adoption.adopt(older).outcome is Adopted.UNCHANGED  # an older export
     assert store.get(owner, token_digest(token)) == first
 
-    assert adoption.adopt(record(token, owner, days_ago=1)).outcome is Adopted.REFRESHED
+    # the same registration exported two days later, used since: its creation date has not moved
+    later = record(token, owner, days_ago=1, created_days_ago=202, at=exported_at + timedelta(days=2))
+    assert adoption.adopt(later).outcome is Adopted.REFRESHED
     refreshed = store.get(owner, token_digest(token))
     assert refreshed is not None
     assert first is not None
