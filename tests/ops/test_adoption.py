@@ -72,7 +72,8 @@ def test_a_free_token_is_imported_with_its_id_dates_and_expiry(
 def test_the_same_record_twice_writes_nothing_and_a_newer_export_refreshes(store: RegistrationStore) -> None:
     token, owner = new_push_token(), new_user()
     adoption = Adoption(store)
-    exported_at = now()  # one export: "the same record" must not move with the clock between reads
+    # one export, two days ago: "the same record" must not move with the clock between reads
+    exported_at = now() - timedelta(days=2)
     adoption.adopt(record(token, owner, days_ago=3, at=exported_at))
     first = store.get(owner, token_digest(token))
 
@@ -81,7 +82,7 @@ def test_the_same_record_twice_writes_nothing_and_a_newer_export_refreshes(store
     assert adoption.adopt(older).outcome is Adopted.UNCHANGED  # an older export
     assert store.get(owner, token_digest(token)) == first
 
-    # the same registration exported two days later, used since: its creation date has not moved
+    # the same registration exported again today, used since: its creation date has not moved
     later = record(token, owner, days_ago=1, created_days_ago=202, at=exported_at + timedelta(days=2))
     assert adoption.adopt(later).outcome is Adopted.REFRESHED
     refreshed = store.get(owner, token_digest(token))
