@@ -21,6 +21,13 @@ def parse_keys(configured: str) -> dict[str, str]:
     return keys
 
 
+def parameter_name(configured: str) -> str:
+    """The name SSM is asked for. The stack parameter is written without the leading slash, as SAM's
+    SSMParameterReadPolicy and the parameter's ARN want it; SSM refuses a hierarchical name without it
+    (`a/b` is a ValidationException, `/a/b` the parameter), and a flat name has none."""
+    return f"/{configured}" if "/" in configured and not configured.startswith("/") else configured
+
+
 class PlatformKeys:
     """Looks up the tenant of an X-PUBLIC-KEY value; keys are read once and cached (SSM: 5 minutes)."""
 
@@ -42,7 +49,7 @@ class PlatformKeys:
 
             try:
                 value = parameters.get_parameter(
-                    self._settings.pigeons_public_keys_parameter, decrypt=True, max_age=300
+                    parameter_name(self._settings.pigeons_public_keys_parameter), decrypt=True, max_age=300
                 )
             except parameters.exceptions.GetParameterError as error:
                 raise Unavailable() from error
