@@ -42,11 +42,19 @@ SWITCHES: dict[str, str] = {
 _UNSET = {"JwksUrl": "", "EnableSnapStart": "false", "JwtSecretArn": "", "PigeonsPublicKeysParameter": ""}
 
 
-def combinations() -> list[dict[str, str]]:
-    """Every set/unset combination of SWITCHES (16), as stack parameter values."""
+def described(parameters: Mapping[str, str]) -> str:
+    """`JwksUrl, JwtSecretArn set` -- which switches a parameter set turns on (`none set`)."""
+    on = [name for name in SWITCHES if parameters.get(name, _UNSET[name]) != _UNSET[name]]
+    return f"{', '.join(on)} set" if on else "none set"
+
+
+def combinations(values: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Every set/unset combination of SWITCHES (16), as stack parameter values; a switch that is set
+    takes its value from `values` when given there (a secret's real ARN), else from SWITCHES."""
+    chosen = {**SWITCHES, **(values or {})}
     names = list(SWITCHES)
     return [
-        {name: (SWITCHES[name] if on else _UNSET[name]) for name, on in zip(names, flags, strict=True)}
+        {name: (chosen[name] if on else _UNSET[name]) for name, on in zip(names, flags, strict=True)}
         for flags in itertools.product((False, True), repeat=len(names))
     ]
 
@@ -70,11 +78,23 @@ def translate(parameter_sets: list[dict[str, str]], template: Path = TEMPLATE_PA
     return translated
 
 
+_translations: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+
+
+def translated(parameter_sets: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """`translate`, each parameter set translated once per process (the new ones in one run)."""
+    keys = [tuple(sorted(parameters.items())) for parameters in parameter_sets]
+    missing = [key for key in dict.fromkeys(keys) if key not in _translations]
+    if missing:
+        _translations.update(zip(missing, translate([dict(key) for key in missing]), strict=True))
+    return [_translations[key] for key in keys]
+
+
 @cache
 def translated_combinations() -> tuple[tuple[tuple[tuple[str, str], ...], dict[str, Any]], ...]:
     """Every combination of SWITCHES with its translated template, translated once per process."""
     sets = combinations()
-    return tuple((tuple(sorted(p.items())), t) for p, t in zip(sets, translate(sets), strict=True))
+    return tuple((tuple(sorted(p.items())), t) for p, t in zip(sets, translated(sets), strict=True))
 
 
 class Stack:

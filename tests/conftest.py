@@ -19,8 +19,13 @@ for entry in (str(ROOT), str(ROOT / "layers" / "registry")):
 
 from local.devtoken import DEVELOPMENT_SECRET  # noqa: E402
 from local.devtoken import make_token as _make_token  # noqa: E402
+from tests import aws_calls  # noqa: E402
 
 TABLE = "push-registry-test"
+# Before any client exists: every AWS call a function makes is recorded, and checked against its role
+# by the tests marked `after_suite` (tests/deployment/test_permissions.py), which run last.
+aws_calls.install()
+aws_calls.RECORDER.profile = (("RegistryTable", TABLE),)
 # Handlers read their settings once, at import: the environment is fixed before any is imported.
 for name, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -35,6 +40,11 @@ for name, value in {
     os.environ[name] = value
 for name in ("JWT_SECRET_ARN", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"):
     os.environ.pop(name, None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_suite` read what the rest of the run recorded: they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
 
 
 @dataclass(frozen=True)
