@@ -98,8 +98,10 @@ unit: venv
 
 # The sam local part last and on its own, so its output shows what ran (one line per function) or
 # "SKIPPED ... sam local not run: <reason>" when Docker or the Lambda image is missing.
+# PUSH_REGISTRY_WHOLE_SUITE: the permission checks, which run last, fail (not skip) unless every
+# function made its AWS calls in this run, locally and in the deployed configuration.
 test: lint check-java check-npm
-	$(PY) -m pytest -q --ignore=tests/deployment/test_sam_local.py
+	PUSH_REGISTRY_WHOLE_SUITE=1 $(PY) -m pytest -q --ignore=tests/deployment/test_sam_local.py
 	@$(MAKE) --no-print-directory sam-local
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file

@@ -51,7 +51,7 @@ def described(parameters: Mapping[str, str]) -> str:
 def combinations(values: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """Every set/unset combination of SWITCHES (16), as stack parameter values; a switch that is set
     takes its value from `values` when given there (a secret's real ARN), else from SWITCHES."""
-    chosen = {**SWITCHES, **(values or {})}
+    chosen = {**SWITCHES, **{k: v for k, v in (values or {}).items() if k in SWITCHES and v != _UNSET[k]}}
     names = list(SWITCHES)
     return [
         {name: (chosen[name] if on else _UNSET[name]) for name, on in zip(names, flags, strict=True)}

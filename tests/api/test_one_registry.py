@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from push_registry.registration import token_digest
+from push_registry.registry import NewDevice, Registry
+from push_registry.storage import RegistrationStore
 from tests.api.helpers import live_devices, new_push_token, new_user, post
 
 pytestmark = pytest.mark.integration
@@ -105,3 +108,42 @@ def test_concurrent_upserts_of_one_token_through_every_api_leave_one_registratio
     assert 500 not in statuses
     live = [d for u in users for d in live_devices(local_api, u, make_token(u))]
     assert len(live) == 1
+
+
+@pytest.mark.parametrize("api", ["accounts", "camera", "user-push-tokens", "pigeons"])
+def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
+    api: str, local_api: str, make_token: Callable[..., str], ddb_local: Any
+) -> None:
+    """The stale-guard path through the function itself, so its IAM needs are recorded: its guard still
+    names the expired registration (the lease), and taking it checks that registration in the
+    transaction (a ConditionCheck: dynamodb:ConditionCheckItem)."""
+    push, former, user = new_push_token(), new_user(), new_user()
+    past = datetime.now(UTC) - timedelta(days=31)
+    store = RegistrationStore(ddb_local.client, ddb_local.table_name)
+    Registry(store, lifetime=timedelta(days=30), clock=lambda: past).register_device(
+        former, NewDevice(push, "android"), "accounts"
+    )
+    assert store.holder(token_digest(push), datetime.now(UTC)) is not None  # the guard outlives it
+
+    requests_by_api = {
+        "accounts": (f"/api/accounts/{user}/devices", {"device_token": push, "platform": "android"}, {}),
+        "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
+        "user-push-tokens": (
+            "/v1/user-push-tokens/register",
+            {"push_token": push, "device_os": "Android"},
+            {},
+        ),
+        "pigeons": (
+            "/api/v1/pigeons/chat/devices",
+            {"token": push, "platform": "android"},
+            {"X-PUBLIC-KEY": "pk_local_pigeons"},
+        ),
+    }
+    path, body, headers = requests_by_api[api]
+    answer = post(f"{local_api}{path}", body, token=make_token(user, abilities=["backoffice"]), **headers)
+
+    assert answer.status_code in (200, 201), answer.text
+    assert [d["platform"] for d in live_devices(local_api, user, make_token(user))] == ["android"]
+    holding = store.holding(token_digest(push), datetime.now(UTC))
+    assert holding is not None
+    assert holding.owner == user

@@ -11,14 +11,17 @@ import json
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
 import requests
 
+from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.rate_limit import USER_SCOPE, counter_key
 from push_registry.registration import token_digest
+from push_registry.storage import PreSignupStore
 from push_registry.storage.owner_data import OwnerData
 from tests.api.helpers import new_push_token, new_user, post
 from tests.api.invariants import Item, audit, check_invariants, scan
@@ -281,6 +284,28 @@ def test_erasure_leaves_other_users_tokens_and_guards_alone(
     for token in (taken_over, freed):
         guard = next(i for i in dump if i["pk"]["S"] == f"TOKEN#{token_digest(token)}")
         assert guard["owner"]["S"] == other
+
+
+def test_erasing_a_phone_leaves_the_token_its_expired_record_lost_to_another_phone(
+    local_api: str, ddb_local: Any, consistent: Callable[[], list[Item]]
+) -> None:
+    """An expired record TTL has not deleted yet (up to about two days) whose token another phone
+    posted since: the erasure deletes the record and checks, in the same transaction, that the guard
+    still names the other phone (a ConditionCheck), leaving the token with it."""
+    (phone, _), (other, _) = new_phone(), new_phone()
+    token = new_push_token()
+    yesterday = datetime.now(UTC) - timedelta(hours=25)
+    PreSignup(PreSignupStore(ddb_local.client, ddb_local.table_name), clock=lambda: yesterday).register(
+        PreSignupPost(phone=phone, token=token, device_id="dev-old")
+    )
+    assert post(f"{local_api}/api/public/fcm-token", {"phone": other, "fcmToken": token}).status_code == 201
+
+    assert erase_phone(local_api, phone)["records"] == 1
+    assert erase_phone(local_api, phone)["records"] == 0
+
+    looked_up = post(f"{local_api}/internal/presignup-tokens/lookup", {"phone": other})
+    assert [t["token"] for t in looked_up.json()["tokens"]] == [token], looked_up.text
+    consistent()
 
 
 def deactivate_then_register_elsewhere(
