@@ -24,7 +24,9 @@ def test_the_stack_parameters_name_without_its_leading_slash_reads_the_ssm_param
     with mock_aws():
         ssm = boto3.client("ssm", region_name="us-east-1")
         ssm.put_parameter(Name=stored_as, Value="tenant-a=pk_a,tenant-b=pk_b", Type="SecureString")
-        keys = PlatformKeys(Settings(table_name="push-registry", pigeons_public_keys_parameter=stack_parameter))
+        keys = PlatformKeys(
+            Settings(table_name="push-registry", pigeons_public_keys_parameter=stack_parameter)
+        )
         assert (keys.tenant_of("pk_a"), keys.tenant_of("pk_b")) == ("tenant-a", "tenant-b")
         with pytest.raises(UnknownPlatformKey):
             keys.tenant_of("pk_local_pigeons")
