@@ -197,8 +197,7 @@ def test_taking_any_needed_action_out_of_any_functions_role_is_refused_and_named
 
             problems = refused(calls, trimmed)
             assert problems, f"{function} without {action}: nothing refused"
-            assert all(p.startswith(f"{function} (") and f" needs {action} on " in p for p in problems), (
-                problems
-            )
+            named = [p for p in problems if p.startswith(f"{function}: ") and f" needs {action} on " in p]
+            assert named == problems, problems
             services.add(action.split(":")[0])
     assert {"dynamodb", "secretsmanager", "ssm"} <= services
