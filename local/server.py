@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
+from local import aws_limits
 from local.devtoken import DEVELOPMENT_PLATFORM_KEYS, DEVELOPMENT_SECRET
 from local.dynamodb_local import DynamoDBLocal
 from local.events import LambdaContext, build_rest_event
@@ -171,6 +172,8 @@ class LocalApi:
     """The local API in a background thread (for tests): `.base_url`, `.stop()`."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", access_log: bool = True) -> None:
+        # The handlers' DynamoDB clients, built at their first request, refuse what DynamoDB refuses.
+        aws_limits.install()
         handler = type(
             "RouteHandler",
             (_Handler,),
