@@ -7,6 +7,8 @@ the domain refuses it first: each must be the route's own 4xx (a bad message on 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -28,6 +30,13 @@ LONG_IN_BYTES = "€" * 700  # 700 characters (under 1,024), 2,100 bytes of UTF-
 
 def url(base: str, path: str) -> str:
     return base + quote(path, safe="/")
+
+
+def forged_cursor(owner: str, device_id: str) -> str:
+    """A cursor as the registry encodes one (registry._encode_cursor), for `owner`, naming any id."""
+    tag = hashlib.sha256(owner.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    raw = json.dumps(["2026-01-15T10:30:00.000000+00:00", device_id, tag]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 # ---------------------------------------------------------------------- the internal routes
@@ -94,3 +103,32 @@ def test_the_erasure_queue_refuses_an_over_long_user_as_a_bad_message(
     assert result == {"batchItemFailures": [{"itemIdentifier": "over-long-user"}]}
     failed = [vars(r) for r in records.records if r.getMessage() == "message failed"]
     assert [(r["message_id"], r["outcome"]) for r in failed] == [("over-long-user", "InvalidRequest")]
+
+
+# ---------------------------------------------------------------------- cursors
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("device_id", ["\ud800", "x\udfffy"], ids=["lone_high", "lone_low"])
+def test_a_forged_cursor_with_a_lone_surrogate_is_400_in_the_accounts_dialect(
+    local_api: str, make_token: Callable[..., str], device_id: str
+) -> None:
+    owner = new_user()
+    reply = requests.get(
+        f"{local_api}/api/accounts/{owner}/devices",
+        params={"cursor": forged_cursor(owner, device_id)},
+        headers={"Authorization": f"Bearer {make_token(owner)}"},
+        timeout=10,
+    )
+    assert (reply.status_code, reply.json()["code"]) == (400, "DEVICE_TOKEN_ERR_03"), reply.text
+
+
+@pytest.mark.integration
+def test_a_forged_cursor_with_a_lone_surrogate_is_400_on_the_internal_tokens_route(local_api: str) -> None:
+    owner = new_user()
+    reply = requests.get(
+        f"{local_api}/internal/users/{owner}/tokens",
+        params={"cursor": forged_cursor(owner, "\ud800")},
+        timeout=10,
+    )
+    assert (reply.status_code, set(reply.json())) == (400, {"message"}), reply.text
