@@ -20,12 +20,13 @@ import pytest
 import requests
 
 from local.events import LambdaContext
-from tests.api.helpers import new_user
+from tests.api.helpers import new_push_token, new_user, post
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 LONG_ASCII = "u" * 2049  # a partition key of 2,049 bytes or more once prefixed
 LONG_IN_BYTES = "€" * 700  # 700 characters (under 1,024), 2,100 bytes of UTF-8
+PIGEONS_KEY = "pk_local_pigeons"
 
 
 def url(base: str, path: str) -> str:
@@ -132,3 +133,93 @@ def test_a_forged_cursor_with_a_lone_surrogate_is_400_on_the_internal_tokens_rou
         timeout=10,
     )
     assert (reply.status_code, set(reply.json())) == (400, {"message"}), reply.text
+
+
+# ---------------------------------------------------------------------- ids and strings in bodies
+
+
+@pytest.mark.integration
+def test_a_presignup_device_id_over_the_sort_key_is_400(local_api: str) -> None:
+    # 256 characters (the seed's bound) of 4 bytes: DEVICE# + 1,024 bytes is over the 1,024-byte sort key.
+    body = {"phone": "+14155550142", "fcmToken": new_push_token(), "deviceId": "😀" * 256}
+    reply = post(f"{local_api}/api/public/fcm-token", body)
+    assert reply.status_code == 400, reply.text
+    fine = post(f"{local_api}/api/public/fcm-token", {**body, "deviceId": "😀" * 250})  # 1,000 bytes
+    assert fine.status_code == 201, fine.text
+
+
+LONE = "app\ud800"
+FRESH_TOKEN = "<a new push token>"
+# (path, body): a JSON body holding a `\ud800` escape (valid JSON, not Unicode) on every client API that
+# posts one, from a user signed in with the backoffice ability (`{user}` in the path).
+LONE_SURROGATE_POSTS = {
+    "accounts": (
+        "/api/accounts/{user}/devices",
+        {"device_token": FRESH_TOKEN, "platform": "android", "device_info": {"app_version": LONE}},
+    ),
+    "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": FRESH_TOKEN, "language": LONE}),
+    "user_push_tokens": ("/v1/user-push-tokens/register", {"push_token": FRESH_TOKEN, "app_ver": LONE}),
+    "pigeons": (
+        "/api/v1/pigeons/chat/devices",
+        {"token": FRESH_TOKEN, "platform": "android", "device": {"model": LONE}},
+    ),
+    "presignup_device": (
+        "/api/public/fcm-token",
+        {"phone": "+14155550143", "fcmToken": FRESH_TOKEN, "deviceId": LONE},
+    ),
+    "presignup_meta": (
+        "/api/public/fcm-token",
+        {"phone": "+14155550144", "fcmToken": FRESH_TOKEN, "meta": {"n": LONE}},
+    ),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("api", list(LONE_SURROGATE_POSTS))
+def test_a_body_string_that_is_not_unicode_is_a_4xx(
+    local_api: str, make_token: Callable[..., str], api: str
+) -> None:
+    user = new_user()
+    path, body = LONE_SURROGATE_POSTS[api]
+    reply = post(
+        local_api + path.format(user=user),
+        {name: new_push_token() if value == FRESH_TOKEN else value for name, value in body.items()},
+        token=make_token(user, abilities=["backoffice"]),
+        **{"X-PUBLIC-KEY": PIGEONS_KEY},
+    )
+    assert 400 <= reply.status_code < 500, reply.text  # 422 in the chat backoffice's Laravel dialect
+    assert reply.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.integration
+def test_a_jwt_subject_that_is_not_unicode_names_no_user(
+    local_api: str, make_token: Callable[..., str]
+) -> None:
+    reply = post(
+        f"{local_api}/user/setusertoken",
+        {"msgType": "FCM", "msgToken": new_push_token()},
+        token=make_token("\ud800"),
+    )
+    assert reply.status_code == 401, reply.text
+
+
+# ---------------------------------------------------------------------- paths that never reach a key
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("what", ["account", "device", "pigeons_id"])
+def test_over_long_path_ids_are_never_a_5xx(
+    local_api: str, make_token: Callable[..., str], what: str
+) -> None:
+    user = new_user()
+    jwt = {"Authorization": f"Bearer {make_token(user, abilities=['backoffice'])}"}
+    paths = {
+        "account": ("GET", f"/api/accounts/{LONG_IN_BYTES}/devices"),
+        "device": ("DELETE", f"/api/accounts/{user}/devices/{LONG_IN_BYTES * 2}"),
+        "pigeons_id": ("DELETE", f"/api/v1/pigeons/chat/devices/{LONG_IN_BYTES * 2}"),
+    }
+    method, path = paths[what]
+    reply = requests.request(
+        method, url(local_api, path), headers={**jwt, "X-PUBLIC-KEY": PIGEONS_KEY}, timeout=10
+    )
+    assert 400 <= reply.status_code < 500, reply.text
