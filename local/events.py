@@ -1,8 +1,10 @@
-"""Builds the API Gateway REST (v1) proxy event a deployed function receives for one HTTP request."""
+"""Builds the API Gateway REST (v1) proxy event a deployed function receives for one HTTP request, and
+checks a handler's result against what Lambda can send back."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -80,6 +82,32 @@ def build_rest_event(
         "body": (text if body else None),
         "isBase64Encoded": encoded,
     }
+
+
+# Lambda's limit on a synchronous invocation's response ("Lambda quotas": 6 MB), as its error states it
+# (DataBiosphere/azul#7466, an API Gateway log): API Gateway then answers 502 {"message": "Internal
+# server error"} ("Handling Lambda errors with an API Gateway API").
+LAMBDA_RESPONSE_MAX_BYTES = 6_291_556
+LAMBDA_RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+
+
+class ResponseTooLarge(Exception):
+    """A handler's result that Lambda would not send back: the invocation fails instead."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{LAMBDA_RESPONSE_TOO_LARGE} (this one: {size} bytes)")
+        self.size = size
+
+
+def check_response_size(result: Any) -> int:
+    """The bytes Lambda's Python 3.13 runtime sends for a handler's result; ResponseTooLarge past the limit.
+
+    The runtime (awslambdaric) serialises the result as JSON with ensure_ascii=False, in UTF-8.
+    """
+    size = len(json.dumps(result, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > LAMBDA_RESPONSE_MAX_BYTES:
+        raise ResponseTooLarge(size)
+    return size
 
 
 class LambdaContext:

@@ -25,9 +25,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
+from local import aws_limits
 from local.devtoken import DEVELOPMENT_PLATFORM_KEYS, DEVELOPMENT_SECRET
 from local.dynamodb_local import DynamoDBLocal
-from local.events import LambdaContext, build_rest_event
+from local.events import LambdaContext, ResponseTooLarge, build_rest_event, check_response_size
 from local.template import ROOT, Route, create_table, global_environment, load_template, routes
 
 LOCAL_TABLE = "push-registry-local"
@@ -130,17 +131,23 @@ class _Handler(BaseHTTPRequestHandler):
             result = load_function(route.code_dir, route.handler).handler(
                 event, LambdaContext(route.function, timeout_ms=1000 * route.timeout_seconds)
             )
+            check_response_size(result)
+        except ResponseTooLarge as refused:
+            print(f"{route.function}: Lambda refuses this result: {refused}", file=sys.stderr, flush=True)
+            return self._lambda_failed()
         except Exception:
             traceback.print_exc()
-            return self._write(
-                502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
-            )
+            return self._lambda_failed()
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
         headers = dict(result.get("headers") or {})
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(values)
         return self._write(int(result["statusCode"]), headers, data)
+
+    def _lambda_failed(self) -> int:
+        """What API Gateway answers when the function fails (an error, or a result Lambda refuses)."""
+        return self._write(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
 
     def _write(self, status: int, headers: dict[str, str], data: bytes) -> int:
         self.send_response(status)
@@ -171,6 +178,8 @@ class LocalApi:
     """The local API in a background thread (for tests): `.base_url`, `.stop()`."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", access_log: bool = True) -> None:
+        # The handlers' DynamoDB clients, built at their first request, refuse what DynamoDB refuses.
+        aws_limits.install()
         handler = type(
             "RouteHandler",
             (_Handler,),

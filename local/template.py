@@ -59,6 +59,12 @@ def table_definition(template: dict[str, Any], table_name: str) -> dict[str, Any
     return definition
 
 
+def key_attributes(template: dict[str, Any]) -> tuple[str, str | None]:
+    """The table's partition key attribute and its sort key attribute (None without one)."""
+    schema = {key["KeyType"]: key["AttributeName"] for key in _table(template)["KeySchema"]}
+    return schema["HASH"], schema.get("RANGE")
+
+
 def ttl_attribute(template: dict[str, Any]) -> str | None:
     spec = _table(template).get("TimeToLiveSpecification") or {}
     return spec.get("AttributeName") if spec.get("Enabled") else None

@@ -41,6 +41,11 @@ for name, value in {
 for name in ("JWT_SECRET_ARN", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"):
     os.environ.pop(name, None)
 
+# DynamoDB's limits (which DynamoDB Local and moto do not all enforce) on every client created from here on.
+from local import aws_limits  # noqa: E402
+
+aws_limits.install()
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `after_suite` read what the rest of the run recorded: they run last."""

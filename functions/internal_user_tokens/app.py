@@ -16,8 +16,6 @@ registry = runtime.registry()
 @endpoint("internal", dialect)
 def handler(request: Request) -> Response:
     limit = accounts.page_limit(request, settings().list_default_limit, settings().list_max_limit)
-    page = registry.list_devices(
-        request.path_parameters.get("userId", ""), limit, request.query.get("cursor")
-    )
+    page = registry.list_devices(internal.user_id_of(request), limit, request.query.get("cursor"))
     count(Metric.SENDER_LOOKUPS)
     return Response(200, internal.user_tokens_body(page))

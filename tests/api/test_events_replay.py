@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from local.events import check_response_size
 from push_registry.registration import Provider, Registration, expiry_after
 from push_registry.registry import Registry
 from push_registry.storage import RegistrationStore
@@ -39,8 +40,15 @@ def event(name: str) -> dict[str, Any]:
     return loaded
 
 
-def invoke(load_handler: Callable[[str], ModuleType], name: str) -> tuple[int, Any]:
+def handled(load_handler: Callable[[str], ModuleType], name: str) -> Any:
+    """The handler's result for its event, within what Lambda can send back (6 MB)."""
     result = load_handler(name).handler(event(name), Context())
+    check_response_size(result)
+    return result
+
+
+def invoke(load_handler: Callable[[str], ModuleType], name: str) -> tuple[int, Any]:
+    result = handled(load_handler, name)
     return result["statusCode"], json.loads(result["body"]) if result["body"] else None
 
 
@@ -169,9 +177,7 @@ def test_internal_events(fresh_account: Registry, load_handler: Callable[[str], 
 
 
 def test_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
-    result = load_handler("token_invalidations_queue").handler(
-        json.loads((EVENTS / "token_invalidations_queue.json").read_text()), Context()
-    )
+    result = handled(load_handler, "token_invalidations_queue")
     # The second message is not JSON: only it is reported back for a retry (then the dead-letter queue).
     assert result == {"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]}
 
@@ -200,8 +206,6 @@ def test_privacy_events(fresh_account: Registry, load_handler: Callable[[str], M
 
 
 def test_erasure_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
-    result = load_handler("privacy_erasures_queue").handler(
-        json.loads((EVENTS / "privacy_erasures_queue.json").read_text()), Context()
-    )
+    result = handled(load_handler, "privacy_erasures_queue")
     # The third message names both subjects: only it is reported back (then the dead-letter queue).
     assert result == {"batchItemFailures": [{"itemIdentifier": "9f3b2e74-4d9a-4fac-9c75-2b3f5e4d1a33"}]}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from push_registry.bounds import utf8_size
 from push_registry.errors import Unauthenticated, Unavailable
 from push_registry.settings import Settings
 
@@ -170,7 +171,13 @@ class Authenticator:
         except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise Unauthenticated("invalid") from error
         subject = claims.get("sub")
-        usable = isinstance(subject, str) and 0 < len(subject) <= _MAX_SUBJECT_CHARS
+        # A `sub` that is not Unicode (a lone surrogate from a `\ud800` escape) names no user: it could
+        # never be a key. 256 characters are at most 1,024 bytes, within a partition key.
+        usable = (
+            isinstance(subject, str)
+            and 0 < len(subject) <= _MAX_SUBJECT_CHARS
+            and utf8_size(subject) is not None
+        )
         return Principal(subject if usable else None, claims)
 
     def subject_of(self, headers: Mapping[str, str], without_subject: str = "invalid") -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from push_registry.bounds import utf8_size
 from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, TokenTaken, Unavailable
 from push_registry.registration import (
     Provider,
@@ -398,11 +399,13 @@ def _decode_cursor(cursor: str, owner: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created_at, device_id, tag = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        # Bounded: the id goes into a sort key (1 KiB at most); the tag binds the cursor to its account.
+        # Bounded in UTF-8 bytes (a forged id may hold a lone surrogate, which has none): the id goes
+        # into a sort key (1 KiB at most); the tag binds the cursor to its account.
+        id_bytes = utf8_size(device_id) if isinstance(device_id, str) else None
         if (
             isinstance(created_at, str)
-            and isinstance(device_id, str)
-            and len(device_id) <= 128
+            and id_bytes is not None
+            and id_bytes <= 128
             and tag == _owner_tag(owner)
         ):
             moment = datetime.fromisoformat(created_at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from push_registry.bounds import key_id
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
 from push_registry.invalidation import Invalidation
@@ -21,7 +22,7 @@ from push_registry.registry import DevicePage
 # (tests/api/test_sender_side.py measures it). The SQS consumer takes one message per invocation
 # (BatchSize 1 in template.yaml) for the same margin.
 MAX_INVALIDATIONS = 50
-MAX_USER_ID_BYTES = 1024
+MAX_USER_ID_BYTES = 1024  # in UTF-8: the user's keys (OWNER#…) must stay within DynamoDB's 2,048 bytes
 # The functions below that validate a body import its validator when called: pydantic-core costs ~20 ms
 # of cold start, which the routes without a body (user tokens, export, erase) never pay.
 
@@ -45,14 +46,7 @@ def subject_phone(body: dict[str, Any]) -> str:
 
 def user_id_of(request: Request) -> str:
     """The path's `userId`: 1 to 1024 bytes of UTF-8 (a partition key holds at most 2048)."""
-    user = request.path_parameters.get("userId", "")
-    try:
-        size = len(user.encode("utf-8"))
-    except UnicodeEncodeError:
-        size = 0
-    if not 0 < size <= MAX_USER_ID_BYTES:
-        raise InvalidRequest.single("userId", "invalid_format", f"must be 1 to {MAX_USER_ID_BYTES} bytes")
-    return user
+    return key_id(request.path_parameters.get("userId", ""), "userId", MAX_USER_ID_BYTES)
 
 
 def erasure_of(body: dict[str, Any]) -> tuple[Subject, str]:
@@ -65,7 +59,8 @@ def erasure_of(body: dict[str, Any]) -> tuple[Subject, str]:
     if (user is None) == (phone is None):
         raise InvalidRequest.single("erase_user", "required", "or erase_phone is required, not both")
     if user is not None:
-        return Subject.USER, str(user)
+        # Bounded in bytes, as the routes' userId: the schema's bound counts characters.
+        return Subject.USER, key_id(str(user), "erase_user", MAX_USER_ID_BYTES)
     return Subject.PHONE, str(phone)
 
 

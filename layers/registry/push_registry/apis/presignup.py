@@ -7,6 +7,7 @@ from typing import Any
 
 import phonenumbers
 
+from push_registry.bounds import key_id, utf8_size
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
@@ -24,6 +25,9 @@ from push_registry.validation import (
 )
 
 META_MAX_BYTES = 2048
+# The device's key holds its id in a sort key (DEVICE#…, at most 1,024 bytes): 256 characters of up to 4
+# bytes each would not fit.
+DEVICE_ID_MAX_BYTES = 1000
 META_MAX_DEPTH = 3
 USER_AGENT_MAX = 512
 
@@ -67,7 +71,10 @@ def _meta(meta: dict[str, Any] | None) -> str | None:
             "meta", "invalid_format", f"must be nested at most {META_MAX_DEPTH} levels deep"
         )
     serialised = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
-    if len(serialised.encode()) > META_MAX_BYTES:
+    size = utf8_size(serialised)
+    if size is None:
+        raise InvalidRequest.single("meta", "invalid_format", "must hold Unicode text only")
+    if size > META_MAX_BYTES:
         raise InvalidRequest.single("meta", "too_long", f"must be at most {META_MAX_BYTES} bytes as JSON")
     return serialised
 
@@ -77,11 +84,12 @@ def post_of(body: dict[str, Any], request: Request, region: str) -> PreSignupPos
         body = {**body, "deviceType": body["deviceType"].strip().lower()}
     parsed = parse(REGISTER, body)
     identify_token(parsed["fcmToken"])
+    device_id = parsed.get("deviceId")
     user_agent = request.headers.get("user-agent")
     return PreSignupPost(
         phone=e164(parsed["phone"], region),
         token=parsed["fcmToken"],
-        device_id=parsed.get("deviceId"),
+        device_id=None if device_id is None else key_id(device_id, "deviceId", DEVICE_ID_MAX_BYTES),
         device_type=parsed.get("deviceType"),
         meta=_meta(parsed.get("meta")),
         # The TCP peer as API Gateway saw it, never a client-supplied header such as X-Forwarded-For.
