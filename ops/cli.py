@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ops.importer import DEFAULT_RATE, DEFAULT_WORKERS, ImportFailed, ImportJob, Summary, run_import
-from ops.operator_api import InternalApi, OperatorError, stack_output, user_path
+from ops.operator_api import InternalApi, OperatorError, stack_output, stack_parameter, user_path
 from ops.progress import Lines, Progress, Silent, for_stream
 from ops.sources import SOURCES
 from push_registry.invalidation import REASONS
@@ -50,10 +50,9 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=1, max=128), default=DEFAULT_WORKERS, show_default=True)
 @click.option(
     "--lifetime-days",
-    type=click.IntRange(min=1),
-    default=30,
-    show_default=True,
-    help="The stack's RegistrationTtlDays: records unused for longer are skipped.",
+    type=click.IntRange(min=8, max=365),
+    help="Days a registration lives after its last use; records unused for longer are skipped"
+    " (default: the --stack's RegistrationTtlDays parameter, else 30).",
 )
 @click.option(
     "--checkpoint",
@@ -91,7 +90,7 @@ def import_(
     region: str | None,
     rate: float,
     workers: int,
-    lifetime_days: int,
+    lifetime_days: int | None,
     checkpoint: Path | None,
     rejects: Path | None,
     conflicts: Path | None,
@@ -109,6 +108,8 @@ def import_(
         raise click.UsageError("give --table or --stack")
     if table is None:
         table = _stack_output(stack or "", region, "TableName")
+    if lifetime_days is None:
+        lifetime_days = int(_stack_parameter(stack, region, "RegistrationTtlDays")) if stack else 30
     job = ImportJob(
         path=file,
         source=source,
@@ -282,5 +283,12 @@ def erase_phone(phone: str, yes: bool, api: str | None, stack: str | None, regio
 def _stack_output(stack: str, region: str | None, key: str) -> str:
     try:
         return stack_output(stack, region, key)
+    except OperatorError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _stack_parameter(stack: str, region: str | None, key: str) -> str:
+    try:
+        return stack_parameter(stack, region, key)
     except OperatorError as error:
         raise click.ClickException(str(error)) from None

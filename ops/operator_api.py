@@ -34,17 +34,33 @@ class Answer:
     body: Any
 
 
-def stack_output(stack: str, region: str | None, key: str) -> str:
-    """One output of a deployed stack (CloudFormation DescribeStacks): `ApiUrl`, `TableName`."""
+def _stack(stack: str, region: str | None) -> dict[str, Any]:
+    """A deployed stack as CloudFormation DescribeStacks describes it."""
     client = botocore.session.get_session().create_client("cloudformation", region_name=region)
     try:
         stacks = client.describe_stacks(StackName=stack)["Stacks"]
     except Exception as error:  # botocore's errors name the stack and the reason, never a secret
         raise OperatorError(f"cannot read stack {stack}: {error}") from error
-    for output in stacks[0].get("Outputs", []) if stacks else []:
+    if not stacks:
+        raise OperatorError(f"cannot read stack {stack}: not found")
+    found: dict[str, Any] = stacks[0]
+    return found
+
+
+def stack_output(stack: str, region: str | None, key: str) -> str:
+    """One output of a deployed stack: `ApiUrl`, `TableName`."""
+    for output in _stack(stack, region).get("Outputs", []):
         if output.get("OutputKey") == key:
             return str(output["OutputValue"])
     raise OperatorError(f"stack {stack} has no {key} output")
+
+
+def stack_parameter(stack: str, region: str | None, key: str) -> str:
+    """One parameter value of a deployed stack: `RegistrationTtlDays`."""
+    for parameter in _stack(stack, region).get("Parameters", []):
+        if parameter.get("ParameterKey") == key:
+            return str(parameter.get("ResolvedValue") or parameter["ParameterValue"])
+    raise OperatorError(f"stack {stack} has no {key} parameter")
 
 
 class InternalApi:
