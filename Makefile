@@ -28,7 +28,7 @@ help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
 	@echo "make test    the whole suite (lint, unit, integration, HTTP, events, sam build layout)"
 	@echo "make unit    fast tests on moto only"
-	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
+	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, parliament (IAM), checkov"
 	@echo "make token SUB=acct-1   a development JWT"
 	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
@@ -90,6 +90,8 @@ lint: venv tools
 	$(VENV)/bin/mypy layers/registry/push_registry local ops
 	$(SAM) validate --lint
 	$(TOOLS)/bin/cfn-lint template.yaml
+	# Every role's policies, in every deployment, against parliament's catalogue of real IAM actions.
+	$(TOOLS)/bin/python -m local.lint_policies
 	# Offline; every skipped rule is listed in template.yaml with its reason.
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 

@@ -39,12 +39,6 @@ MAKE_TARGET = re.compile(r"(?:`|^\s*|&& |; )make ([a-z][a-z0-9-]*)", re.MULTILIN
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def specification_words() -> set[str]:
-    """The seeds' own names (entities, fields): the specification beside the repository, when present."""
-    seeds = ROOT.parent / "shared" / "seeds"
-    return {w for f in seeds.glob("*.txt") for w in WORD.findall(f.read_text())} if seeds.is_dir() else set()
-
-
 def template_words(template_text: str) -> set[str]:
     """Every identifier-like word of the template (keys, values, property and action names)."""
     return set(WORD.findall(template_text))
@@ -134,6 +128,15 @@ def cli_help_texts(group: click.Group) -> dict[str, str]:
 
 def unknown(names: Iterable[str], known: set[str] | frozenset[str]) -> list[str]:
     return sorted(set(names) - set(known))
+
+
+def located(missing: Iterable[str], text: str, document: str = "README.md") -> list[str]:
+    """`name (README.md:12, 40)`: each missing name with the lines that use it."""
+    lines = text.splitlines()
+    return [
+        f"{name} ({document}:{', '.join(str(i) for i, line in enumerate(lines, 1) if name in line)})"
+        for name in missing
+    ]
 
 
 def deploy_parameters(readme: str) -> set[str]:
