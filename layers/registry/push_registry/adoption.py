@@ -27,7 +27,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from push_registry.errors import DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Registration, expiry_after, guess_provider, utc_now
+from push_registry.registration import (
+    Registration,
+    expiry_after,
+    guess_provider,
+    require_lifetime_beyond_lease,
+    utc_now,
+)
 from push_registry.registry import NewDevice
 from push_registry.storage import RegistrationStore
 
@@ -84,6 +90,7 @@ class Adoption:
         lifetime: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        require_lifetime_beyond_lease(lifetime, store.lease)
         self._store = store
         self._lifetime = lifetime
         self._clock = clock

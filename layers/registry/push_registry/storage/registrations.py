@@ -81,6 +81,7 @@ class RegistrationStore:
     def __init__(self, client: Any, table_name: str, lease: timedelta = LEASE) -> None:
         self._client = client
         self._table = table_name
+        self.lease = lease
         self._lease = int(lease.total_seconds())
         self._owner_data = OwnerData(client, table_name)
 
