@@ -182,6 +182,16 @@ class RegistrationStore:
     def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
         """Take the token from a guard whose registration may have expired: atomically, only if the
         registration the guard names is not live; TokenTaken otherwise."""
+        taken, checks = self._stale_take(registration, guard, now)
+        try:
+            self.transact([taken, *checks, {"Put": self._put_entry(registration)}])
+        except Cancelled as cancelled:
+            raise _stale_take_refused(cancelled, 0, guard, registration.owner) from None
+
+    def _stale_take(self, registration: Registration, guard: Item, now: datetime) -> tuple[Item, list[Item]]:
+        """The parts that take a stale guard for `registration`: the guard's Put, conditioned on naming
+        the registration it named when read, then the Put of `registration` and, when that holder is
+        another item, a ConditionCheck that it is not live (the same item: the Put carries the check)."""
         holder, holder_id = guard["owner"]["S"], guard["device_id"]["S"]
         not_live = "attribute_not_exists(pk) OR id <> :holder_id OR active = :false OR expires_at <= :now"
         values = {":holder_id": s(holder_id), ":false": {"BOOL": False}, ":now": n(int(now.timestamp()))}
@@ -203,12 +213,7 @@ class RegistrationStore:
         taken = self._put_guard(registration, now)
         taken["ConditionExpression"] = "device_id = :holder_id"
         taken["ExpressionAttributeValues"] = {":holder_id": s(holder_id)}
-        try:
-            self.transact([{"Put": taken}, *checks, {"Put": self._put_entry(registration)}])
-        except Cancelled as cancelled:
-            if cancelled.failed[0]:  # the guard changed meanwhile: decide again on fresh state
-                raise TokenTaken(held_by_caller=False) from None
-            raise _taken(guard, registration.owner) from None  # its holder is live after all
+        return {"Put": taken}, checks
 
     def touch(
         self,
@@ -375,21 +380,35 @@ class RegistrationStore:
         """Give a live registration a new token: the old token is freed and the new one taken atomically.
 
         TokenTaken when a live registration holds the new token; DeviceNotFound when `current` is gone.
+        A new token whose guard outlives its expired holder (the lease) is taken as `add` takes it.
         """
+        leaving = [
+            {"Delete": self._delete_registration_if_live(current, now)},
+            {"Delete": self._release_guard(current)},
+        ]
         try:
             self.transact(
                 [
-                    {"Delete": self._delete_registration_if_live(current, now)},
-                    {"Delete": self._release_guard(current)},
+                    *leaving,
                     {"Put": self._put_guard(updated, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
                     {"Put": self._put_entry(updated)},  # same key: created_at and id are kept
                 ]
             )
+            return
         except Cancelled as cancelled:
-            if cancelled.failed[2]:
-                raise _taken(cancelled.items[2], updated.owner) from None
-            raise DeviceNotFound() from None
+            if not cancelled.failed[2]:
+                raise DeviceNotFound() from None
+            guard = cancelled.items[2]
+        if guard is None or int(guard.get("held_until", {"N": "0"})["N"]) > int(now.timestamp()):
+            raise _taken(guard, updated.owner)  # its holder is certainly live
+        taken, checks = self._stale_take(updated, guard, now)
+        try:
+            self.transact([*leaving, taken, *checks, {"Put": self._put_entry(updated)}])
+        except Cancelled as cancelled:
+            if any(cancelled.failed[: len(leaving)]):
+                raise DeviceNotFound() from None
+            raise _stale_take_refused(cancelled, len(leaving), guard, updated.owner) from None
 
     def deactivate(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Store the deactivated registration and free its token at once."""
@@ -680,6 +699,14 @@ def _unchanged(current: Registration, now: datetime) -> Item:
             ":seen": s(stamp(current.updated_at)),
         },
     }
+
+
+def _stale_take_refused(cancelled: Cancelled, at: int, guard: Item, caller: str) -> TokenTaken:
+    """Why taking a stale guard (its Put at position `at`) failed: the guard changed meanwhile (decide
+    again on fresh state), or the registration it names turned out live after all."""
+    if cancelled.failed[at]:
+        return TokenTaken(held_by_caller=False)
+    return _taken(guard, caller)
 
 
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
