@@ -8,10 +8,11 @@ Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_
 - every live, active registration is named by the guard of its token (so one per token digest), whose
   expiry is the registration's lease_until and whose held_until is at most the registration's expiry;
 - every live, active registration has its list entry, under its created_at and id, pointing at its
-  token digest, whose expiry is the registration's lease_until;
+  token digest, whose expiry is the registration's lease_until + ENTRY_MARGIN;
 - a live guard or list entry names a registration of its owner and token that is live, or one that
   has expired (stale: readers treat it as absent), and only once that may have happened (no earlier than
-  LEASE before the guard's or entry's own expiry): never a deactivated registration, never one missing
+  LEASE before the guard's own expiry, LEASE + ENTRY_MARGIN before the entry's): never a deactivated
+  registration, never one missing
   while its lease says it must be live;
 - a registration id issued here names its creation instant, which is the registration's created_at;
 Pre-signup records and their guards:
@@ -42,7 +43,7 @@ from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
 from push_registry.settings import settings
-from push_registry.storage.registration_items import LEASE
+from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -68,6 +69,7 @@ _REGISTRATION_GUARD_FIELDS: FieldSpec = {
 }
 _ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
 _LEASE = int(LEASE.total_seconds())
+_ENTRY_MARGIN = int(ENTRY_MARGIN.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
     "required": {"S": ("id", "phone", "token", "created_at", "updated_at"), "N": ("expires_at",)},
     "optional": {"S": ("device_id", "device_type", "meta", "source_ip", "user_agent")},
@@ -434,16 +436,18 @@ class _Audit:
             self.report(
                 "stale-entry", entry_key, f"points at TOKEN#{text(entry, 'token_digest')}, not {key[1]}"
             )
-        if entry["expires_at"] != registration["lease_until"]:
+        if int(entry["expires_at"]["N"]) != int(registration["lease_until"]["N"]) + _ENTRY_MARGIN:
             self.report(
                 "stale-entry",
                 entry_key,
-                f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}",
+                f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}"
+                f" + {_ENTRY_MARGIN} s",
             )
 
-    def may_have_expired(self, item: Item) -> bool:
-        """A guard's or entry's registration may have expired by now: its lease is at most LEASE longer."""
-        return self.now >= int(item["expires_at"]["N"]) - _LEASE
+    def may_have_expired(self, item: Item, margin: int = 0) -> bool:
+        """A guard's (or, with ENTRY_MARGIN, an entry's) registration may have expired by now: the item
+        lives at most LEASE (+ margin) longer."""
+        return self.now >= int(item["expires_at"]["N"]) - _LEASE - margin
 
     def entry_points_at_registration(self, key: Key, entry: Item) -> None:
         target = (key[0], f"TOKEN#{text(entry, 'token_digest')}")
@@ -452,7 +456,7 @@ class _Audit:
         if registration is None or text(registration, "id") != entry_id:
             other = None if registration is None else text(registration, "id")
             if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
-                entry
+                entry, margin=_ENTRY_MARGIN
             ):
                 self.report("dangling-entry", key, f"lists {entry_id}: {target[1]} is registration {other}")
             return

@@ -19,7 +19,7 @@ from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.registration import Registration, token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
 from push_registry.storage import RegistrationStore
-from push_registry.storage.registration_items import LEASE, entry_key, owner_key, token_key
+from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, entry_key, owner_key, token_key
 from tests.unit.conftest import Calls
 
 TABLE = "push-registry-unit"
@@ -58,7 +58,7 @@ def freshly_leased(expires_at: int) -> dict[str, int]:
     return {
         "registration": expires_at,
         "lease_until": lease,
-        "entry": lease,
+        "entry": lease + int(ENTRY_MARGIN.total_seconds()),
         "guard": lease,
         "held_until": expires_at,
     }
@@ -197,7 +197,8 @@ def test_a_short_lease_still_keeps_guard_and_entry_beyond_the_registration(dynam
     touched = registry.update_device("owner", created.id, DeviceChange())
 
     values = expiries(dynamodb, created)
-    assert values["registration"] == values["entry"] == values["guard"] == touched.expires_at
+    assert values["registration"] == values["guard"] == touched.expires_at
+    assert values["entry"] == touched.expires_at + int(ENTRY_MARGIN.total_seconds())
 
 
 FREED = "fcm-token-its-holder-let-expire"

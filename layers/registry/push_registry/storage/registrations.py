@@ -8,13 +8,14 @@
                                                                   tenure, held_until}
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
-and its token's guard carry a lease instead: their `expires_at` is the registration's `lease_until`, at
-least the registration's expiry and at most `lease` beyond it. So a heartbeat, which only moves the
-registration's last use and expiry, is one UpdateItem that returns the stored record, for as long as
-the new expiry stays within the lease; the heartbeat that would pass it renews the lease of all three
-in one transaction (once per `lease` for a device in use). Every other write that creates, moves or
-retires a registration writes its guard and list entry in the same transaction, so "one live
-registration per token" holds under any interleaving of requests.
+and its token's guard carry a lease instead: the guard's `expires_at` is the registration's `lease_until`,
+at least the registration's expiry and at most `lease` beyond it, and the entry's is `entry_margin` later
+still, so that an erasure finds a stale guard through it whatever order TTL deletes them in. So a
+heartbeat, which only moves the registration's last use and expiry, is one UpdateItem that returns the
+stored record, for as long as the new expiry stays within the lease; the heartbeat that would pass it
+renews the lease of all three in one transaction (once per `lease` for a device in use). Every other
+write that creates, moves or retires a registration writes its guard and list entry in the same
+transaction, so "one live registration per token" holds under any interleaving of requests.
 
 A guard can outlive its registration by at most the lease: a registration that expires leaves a stale
 guard and list entry until their own TTL. Readers treat them as absent: a list entry counts only with
@@ -47,6 +48,7 @@ from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavail
 from push_registry.registration import Registration, RegistrationFields
 from push_registry.storage.owner_data import OwnerData
 from push_registry.storage.registration_items import (
+    ENTRY_MARGIN,
     LEASE,
     LISTED,
     entry_key,
@@ -78,11 +80,14 @@ class RegistrationStore:
     `lease`: how far beyond a registration's expiry its guard and list entry may live (see above).
     """
 
-    def __init__(self, client: Any, table_name: str, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, client: Any, table_name: str, lease: timedelta = LEASE, entry_margin: timedelta = ENTRY_MARGIN
+    ) -> None:
         self._client = client
         self._table = table_name
         self.lease = lease
         self._lease = int(lease.total_seconds())
+        self._entry_margin = int(entry_margin.total_seconds())
         self._owner_data = OwnerData(client, table_name)
 
     # ------------------------------------------------------------------ reads
@@ -559,6 +564,10 @@ class RegistrationStore:
     def _lease_until(self, registration: Registration) -> int:
         return registration.expires_at + self._lease
 
+    def _entry_expiry(self, registration: Registration) -> int:
+        """The list entry outlives the guard (ENTRY_MARGIN): erasure finds a stale guard through it."""
+        return self._lease_until(registration) + self._entry_margin
+
     def _registration_item(self, registration: Registration) -> Item:
         item = registration_item(registration)
         item["lease_until"] = n(self._lease_until(registration))
@@ -587,7 +596,7 @@ class RegistrationStore:
             "sk": s(entry_key(registration.created_at, registration.id)),
             "id": s(registration.id),
             "token_digest": s(registration.token_digest),
-            "expires_at": n(self._lease_until(registration)),
+            "expires_at": n(self._entry_expiry(registration)),
         }
         return {"TableName": self._table, "Item": item}
 
@@ -601,7 +610,7 @@ class RegistrationStore:
             "UpdateExpression": "SET expires_at = :lease",
             "ConditionExpression": "id = :id",
             "ExpressionAttributeValues": {
-                ":lease": n(self._lease_until(registration)),
+                ":lease": n(self._entry_expiry(registration)),
                 ":id": s(registration.id),
             },
         }
