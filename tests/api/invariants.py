@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
-from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
+from push_registry.registration import Platform, Provider, is_keepable_id, is_well_formed_token, token_digest
 from push_registry.settings import settings
-from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE
+from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, id_keys
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -68,6 +67,7 @@ _REGISTRATION_GUARD_FIELDS: FieldSpec = {
     "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at", "held_until")}
 }
 _ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
+_POINTER_FIELDS: FieldSpec = {"required": {"S": ("token_digest", "created_at"), "N": ("expires_at",)}}
 _LEASE = int(LEASE.total_seconds())
 _ENTRY_MARGIN = int(ENTRY_MARGIN.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
@@ -184,6 +184,8 @@ def kind_of(key: Key) -> str:
         return "registration"
     if pk.startswith("OWNER#") and sk.startswith("LIVE#"):
         return "entry"
+    if pk.startswith("OWNER#") and sk.startswith("ID#"):
+        return "pointer"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
@@ -226,6 +228,7 @@ class _Audit:
         shapes: dict[str, Callable[[Key, Item], bool]] = {
             "registration": self.registration,
             "entry": self.entry,
+            "pointer": self.pointer,
             "guard": self.registration_guard,
             "record": self.record,
             "device-guard": self.device_guard,
@@ -235,6 +238,7 @@ class _Audit:
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded_and_listed,
             "entry": self.entry_points_at_registration,
+            "pointer": self.pointer_names_registration,
             "guard": self.guard_names_registration,
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
@@ -365,6 +369,19 @@ class _Audit:
             return False
         return True
 
+    def pointer(self, key: Key, item: Item) -> bool:
+        """A pointer is ID#<id> of an id kept by an import (never one issued here), pointing at a digest."""
+        if not self.fields(key, item, _POINTER_FIELDS):
+            return False
+        pointer_id = key[1].removeprefix("ID#")
+        if not is_keepable_id(pointer_id) or id_keys(pointer_id) is not None:
+            self.report("key-mismatch", key, "a pointer is OWNER#<owner>/ID#<id> of an id kept by an import")
+            return False
+        if not _DIGEST.fullmatch(item["token_digest"]["S"]):
+            self.report("bad-value", key, "token_digest is not a sha256")
+            return False
+        return True
+
     def registration_guard(self, key: Key, item: Item) -> bool:
         if not self.fields(key, item, _REGISTRATION_GUARD_FIELDS):
             return False
@@ -436,6 +453,20 @@ class _Audit:
             self.report(
                 "stale-entry", entry_key, f"points at TOKEN#{text(entry, 'token_digest')}, not {key[1]}"
             )
+        if id_keys(text(registration, "id")) is None:
+            pointer_key = (key[0], f"ID#{text(registration, 'id')}")
+            pointer = self.live(pointer_key)
+            if pointer is None:
+                self.report(
+                    "unpointed-registration",
+                    key,
+                    f"an imported id, but its pointer {pointer_key[1]} is absent",
+                )
+            elif (
+                f"TOKEN#{text(pointer, 'token_digest')}" != key[1]
+                or pointer["expires_at"] != entry["expires_at"]
+            ):
+                self.report("stale-pointer", pointer_key, "does not agree with the registration's list entry")
         if int(entry["expires_at"]["N"]) != int(registration["lease_until"]["N"]) + _ENTRY_MARGIN:
             self.report(
                 "stale-entry",
@@ -443,6 +474,21 @@ class _Audit:
                 f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}"
                 f" + {_ENTRY_MARGIN} s",
             )
+
+    def pointer_names_registration(self, key: Key, pointer: Item) -> None:
+        target = (key[0], f"TOKEN#{text(pointer, 'token_digest')}")
+        registration = self.items.get(target)
+        pointer_id = key[1].removeprefix("ID#")
+        if registration is None or text(registration, "id") != pointer_id:
+            if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
+                pointer, margin=_ENTRY_MARGIN
+            ):
+                self.report("dangling-pointer", key, f"finds {pointer_id} at {target[1]}, which is not it")
+            return
+        if registration.get("active") != {"BOOL": True}:
+            self.report("dangling-pointer", key, f"finds {pointer_id}, which is deactivated")
+        elif text(pointer, "created_at") != text(registration, "created_at"):
+            self.report("stale-pointer", key, "names another created_at than its registration's")
 
     def may_have_expired(self, item: Item, margin: int = 0) -> bool:
         """A guard's (or, with ENTRY_MARGIN, an entry's) registration may have expired by now: the item

@@ -136,3 +136,13 @@ def require_lifetime_beyond_lease(lifetime: timedelta, lease: timedelta) -> None
     """
     if lifetime <= lease:
         raise ValueError(f"a registration's lifetime ({lifetime}) must exceed the lease ({lease})")
+
+
+# Ids kept from a source system by an import are path segments of its clients' later calls
+# (`/devices/{id}`): URL-safe characters only, and short enough for any log line. Every id that is not
+# one issued here has this shape, so an id of neither shape names no registration.
+_KEPT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+
+
+def is_keepable_id(value: str) -> bool:
+    return _KEPT_ID.fullmatch(value) is not None

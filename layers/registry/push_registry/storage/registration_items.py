@@ -29,6 +29,15 @@ def entry_key(created_at: datetime, registration_id: str) -> str:
 
 
 LISTED = "LIVE#"
+# A pointer finds, by id, the registration of an id kept by an import (not issued here, so naming no
+# keys): OWNER#<owner>/ID#<id> -> {token_digest, created_at}, written and deleted with the list entry.
+POINTER = "ID#"
+
+
+def pointer_key(registration_id: str) -> str:
+    return f"{POINTER}{registration_id}"
+
+
 # How far a guard and a list entry may outlive their registration's expiry: a device in daily use
 # renews them (one heartbeat in two requests) once a week; an expired registration's stale guard and
 # entry stay at most that long, beside DynamoDB's own TTL delay.

@@ -30,14 +30,14 @@ The list entries make an account's live registrations one Query in creation orde
 whatever else the partition holds (a deactivated registration has none), then one BatchGetItem of the
 registrations they point at. A registration id issued here names its keys (creation instant, token
 digest at creation, and 32 random bits, base64url), so a by-id call reads or writes the registration
-without reading anything first; an id from elsewhere (imported) is looked for among the account's list
-entries.
+without reading anything first; an id an import kept is found through its pointer (ID#<id>, written and
+deleted with the list entry), and an id of neither shape names nothing, without a read.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Registration, RegistrationFields
+from push_registry.registration import Registration, RegistrationFields, is_keepable_id
 from push_registry.storage.owner_data import OwnerData
 from push_registry.storage.registration_items import (
     ENTRY_MARGIN,
@@ -55,6 +55,7 @@ from push_registry.storage.registration_items import (
     id_keys,
     new_id,
     owner_key,
+    pointer_key,
     registration_item,
     registration_key,
     registration_of,
@@ -67,6 +68,7 @@ from push_registry.storage.table import (
     batch_get,
     call,
     code,
+    key_id,
     n,
     s,
     stamp,
@@ -139,12 +141,14 @@ class RegistrationStore:
         """The owner's registration with this id, if it is active (expired or not).
 
         One GetItem for an id issued here whose token has not changed since; after a token change, its
-        list entry says where the registration is now (two more). An id from elsewhere is looked for
-        among the owner's list entries (active registrations only, never the deactivated ones).
+        list entry says where the registration is now (two more). An id kept by an import is found
+        through its pointer (two), and any other string names nothing: None, nothing read.
         """
         keys = id_keys(registration_id)
         if keys is None:
-            entry = next((e for e in self._entries(owner) if e["id"]["S"] == registration_id), None)
+            if not is_keepable_id(registration_id):
+                return None
+            entry = self._get({"pk": s(owner_key(owner)), "sk": s(pointer_key(registration_id))})
         else:
             created_at, digest = keys
             found = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
@@ -174,7 +178,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_guard(registration, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(registration)}},
-                    {"Put": self._put_entry(registration)},
+                    *self._listing(registration),
                 ]
             )
             return
@@ -189,7 +193,7 @@ class RegistrationStore:
         registration the guard names is not live; TokenTaken otherwise."""
         taken, checks = self._stale_take(registration, guard, now)
         try:
-            self.transact([taken, *checks, {"Put": self._put_entry(registration)}])
+            self.transact([taken, *checks, *self._listing(registration)])
         except Cancelled as cancelled:
             raise _stale_take_refused(cancelled, 0, guard, registration.owner) from None
 
@@ -375,7 +379,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Update": self._extend_guard(updated)},
-                    {"Put": self._put_entry(updated)},
+                    *self._listing(updated),
                 ]
             )
         except Cancelled:
@@ -397,7 +401,7 @@ class RegistrationStore:
                     *leaving,
                     {"Put": self._put_guard(updated, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
-                    {"Put": self._put_entry(updated)},  # same key: created_at and id are kept
+                    *self._listing(updated),  # same keys: created_at and id are kept
                 ]
             )
             return
@@ -409,7 +413,7 @@ class RegistrationStore:
             raise _taken(guard, updated.owner)  # its holder is certainly live
         taken, checks = self._stale_take(updated, guard, now)
         try:
-            self.transact([*leaving, taken, *checks, {"Put": self._put_entry(updated)}])
+            self.transact([*leaving, taken, *checks, *self._listing(updated)])
         except Cancelled as cancelled:
             if any(cancelled.failed[: len(leaving)]):
                 raise DeviceNotFound() from None
@@ -422,7 +426,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Delete": self._release_guard(current)},
-                    {"Delete": self._delete_entry(current)},
+                    *self._unlisting(current),
                 ]
             )
         except Cancelled:
@@ -551,9 +555,7 @@ class RegistrationStore:
                 {"Delete": self._delete_registration_if_live(current, now)},
                 {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
             ]
-        if (current.owner, current.created_at, current.id) != (updated.owner, updated.created_at, updated.id):
-            parts.append({"Delete": self._delete_entry(current)})
-        parts.append({"Put": self._put_entry(updated)})
+        parts += self._relisting(current, updated)
         try:
             self.transact([{"Update": guard}, *parts])
         except Cancelled:
@@ -589,6 +591,35 @@ class RegistrationStore:
             "ExpressionAttributeValues": {":now": n(int(now.timestamp()))},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+
+    def _listing(self, registration: Registration) -> list[Item]:
+        """Put the list entry and, for an id kept by an import, the pointer that finds it by id."""
+        parts = [{"Put": self._put_entry(registration)}]
+        if id_keys(registration.id) is None:
+            pointer = {
+                "pk": s(owner_key(registration.owner)),
+                "sk": s(pointer_key(registration.id)),
+                "token_digest": s(registration.token_digest),
+                "created_at": s(stamp(registration.created_at)),
+                "expires_at": n(self._entry_expiry(registration)),
+            }
+            parts.append({"Put": {"TableName": self._table, "Item": pointer}})
+        return parts
+
+    def _unlisting(self, registration: Registration) -> list[Item]:
+        """Delete the list entry and, for an id kept by an import, its pointer."""
+        parts = [{"Delete": self._delete_entry(registration)}]
+        if id_keys(registration.id) is None:
+            key = {"pk": s(owner_key(registration.owner)), "sk": s(pointer_key(registration.id))}
+            parts.append({"Delete": {"TableName": self._table, "Key": key}})
+        return parts
+
+    def _relisting(self, current: Registration, updated: Registration) -> list[Item]:
+        """List `updated` in place of `current`: what `current` alone had is deleted, the rest put."""
+        parts = self._listing(updated)
+        keys = {key_id(p["Put"]["Item"]) for p in parts}
+        gone = [p for p in self._unlisting(current) if key_id(p["Delete"]["Key"]) not in keys]
+        return gone + parts
 
     def _put_entry(self, registration: Registration) -> Item:
         item: Item = {
@@ -659,22 +690,6 @@ class RegistrationStore:
             "Item"
         )
         return item
-
-    def _entries(self, owner: str) -> Iterator[Item]:
-        """Every list entry of the owner's, newest first."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
-            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.call("query", **request)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # ------------------------------------------------------------------ DynamoDB calls
 
