@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from push_registry.adoption import ExportedRecord, is_keepable_id
+from push_registry.adoption import ExportedRecord
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.errors import InvalidRequest, describe
+from push_registry.registration import is_keepable_id
 from push_registry.registry import NewDevice
 
 _OWNER_MAX_LENGTH = 256

@@ -8,10 +8,11 @@ Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_
 - every live, active registration is named by the guard of its token (so one per token digest), whose
   expiry is the registration's lease_until and whose held_until is at most the registration's expiry;
 - every live, active registration has its list entry, under its created_at and id, pointing at its
-  token digest, whose expiry is the registration's lease_until;
+  token digest, whose expiry is the registration's lease_until + ENTRY_MARGIN;
 - a live guard or list entry names a registration of its owner and token that is live, or one that
   has expired (stale: readers treat it as absent), and only once that may have happened (no earlier than
-  LEASE before the guard's or entry's own expiry): never a deactivated registration, never one missing
+  LEASE before the guard's own expiry, LEASE + ENTRY_MARGIN before the entry's): never a deactivated
+  registration, never one missing
   while its lease says it must be live;
 - a registration id issued here names its creation instant, which is the registration's created_at;
 Pre-signup records and their guards:
@@ -38,11 +39,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from push_registry.adoption import is_keepable_id
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
-from push_registry.registration import Platform, Provider, is_well_formed_token, token_digest
+from push_registry.registration import Platform, Provider, is_keepable_id, is_well_formed_token, token_digest
 from push_registry.settings import settings
-from push_registry.storage.registration_items import LEASE
+from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, id_keys
 
 Item = dict[str, Any]
 Key = tuple[str, str]
@@ -67,7 +67,9 @@ _REGISTRATION_GUARD_FIELDS: FieldSpec = {
     "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at", "held_until")}
 }
 _ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
+_POINTER_FIELDS: FieldSpec = {"required": {"S": ("token_digest", "created_at"), "N": ("expires_at",)}}
 _LEASE = int(LEASE.total_seconds())
+_ENTRY_MARGIN = int(ENTRY_MARGIN.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
     "required": {"S": ("id", "phone", "token", "created_at", "updated_at"), "N": ("expires_at",)},
     "optional": {"S": ("device_id", "device_type", "meta", "source_ip", "user_agent")},
@@ -182,6 +184,8 @@ def kind_of(key: Key) -> str:
         return "registration"
     if pk.startswith("OWNER#") and sk.startswith("LIVE#"):
         return "entry"
+    if pk.startswith("OWNER#") and sk.startswith("ID#"):
+        return "pointer"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
@@ -224,6 +228,7 @@ class _Audit:
         shapes: dict[str, Callable[[Key, Item], bool]] = {
             "registration": self.registration,
             "entry": self.entry,
+            "pointer": self.pointer,
             "guard": self.registration_guard,
             "record": self.record,
             "device-guard": self.device_guard,
@@ -233,6 +238,7 @@ class _Audit:
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded_and_listed,
             "entry": self.entry_points_at_registration,
+            "pointer": self.pointer_names_registration,
             "guard": self.guard_names_registration,
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
@@ -363,6 +369,19 @@ class _Audit:
             return False
         return True
 
+    def pointer(self, key: Key, item: Item) -> bool:
+        """A pointer is ID#<id> of an id kept by an import (never one issued here), pointing at a digest."""
+        if not self.fields(key, item, _POINTER_FIELDS):
+            return False
+        pointer_id = key[1].removeprefix("ID#")
+        if not is_keepable_id(pointer_id) or id_keys(pointer_id) is not None:
+            self.report("key-mismatch", key, "a pointer is OWNER#<owner>/ID#<id> of an id kept by an import")
+            return False
+        if not _DIGEST.fullmatch(item["token_digest"]["S"]):
+            self.report("bad-value", key, "token_digest is not a sha256")
+            return False
+        return True
+
     def registration_guard(self, key: Key, item: Item) -> bool:
         if not self.fields(key, item, _REGISTRATION_GUARD_FIELDS):
             return False
@@ -434,16 +453,47 @@ class _Audit:
             self.report(
                 "stale-entry", entry_key, f"points at TOKEN#{text(entry, 'token_digest')}, not {key[1]}"
             )
-        if entry["expires_at"] != registration["lease_until"]:
+        if id_keys(text(registration, "id")) is None:
+            pointer_key = (key[0], f"ID#{text(registration, 'id')}")
+            pointer = self.live(pointer_key)
+            if pointer is None:
+                self.report(
+                    "unpointed-registration",
+                    key,
+                    f"an imported id, but its pointer {pointer_key[1]} is absent",
+                )
+            elif (
+                f"TOKEN#{text(pointer, 'token_digest')}" != key[1]
+                or pointer["expires_at"] != entry["expires_at"]
+            ):
+                self.report("stale-pointer", pointer_key, "does not agree with the registration's list entry")
+        if int(entry["expires_at"]["N"]) != int(registration["lease_until"]["N"]) + _ENTRY_MARGIN:
             self.report(
                 "stale-entry",
                 entry_key,
-                f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}",
+                f"expires {entry['expires_at']['N']}, its lease {registration['lease_until']['N']}"
+                f" + {_ENTRY_MARGIN} s",
             )
 
-    def may_have_expired(self, item: Item) -> bool:
-        """A guard's or entry's registration may have expired by now: its lease is at most LEASE longer."""
-        return self.now >= int(item["expires_at"]["N"]) - _LEASE
+    def pointer_names_registration(self, key: Key, pointer: Item) -> None:
+        target = (key[0], f"TOKEN#{text(pointer, 'token_digest')}")
+        registration = self.items.get(target)
+        pointer_id = key[1].removeprefix("ID#")
+        if registration is None or text(registration, "id") != pointer_id:
+            if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
+                pointer, margin=_ENTRY_MARGIN
+            ):
+                self.report("dangling-pointer", key, f"finds {pointer_id} at {target[1]}, which is not it")
+            return
+        if registration.get("active") != {"BOOL": True}:
+            self.report("dangling-pointer", key, f"finds {pointer_id}, which is deactivated")
+        elif text(pointer, "created_at") != text(registration, "created_at"):
+            self.report("stale-pointer", key, "names another created_at than its registration's")
+
+    def may_have_expired(self, item: Item, margin: int = 0) -> bool:
+        """A guard's (or, with ENTRY_MARGIN, an entry's) registration may have expired by now: the item
+        lives at most LEASE (+ margin) longer."""
+        return self.now >= int(item["expires_at"]["N"]) - _LEASE - margin
 
     def entry_points_at_registration(self, key: Key, entry: Item) -> None:
         target = (key[0], f"TOKEN#{text(entry, 'token_digest')}")
@@ -452,7 +502,7 @@ class _Audit:
         if registration is None or text(registration, "id") != entry_id:
             other = None if registration is None else text(registration, "id")
             if (registration is not None and is_live(registration, self.now)) or not self.may_have_expired(
-                entry
+                entry, margin=_ENTRY_MARGIN
             ):
                 self.report("dangling-entry", key, f"lists {entry_id}: {target[1]} is registration {other}")
             return

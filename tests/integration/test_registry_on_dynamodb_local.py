@@ -26,8 +26,14 @@ def registry(
     clock: Any = None,
     lifetime: timedelta = timedelta(days=30),
     lease: timedelta | None = None,
+    entry_margin: timedelta | None = None,
 ) -> Registry:
-    store = RegistrationStore(ddb_local.client, ddb_local.table_name, **({"lease": lease} if lease else {}))
+    sizes = {"lease": lease, "entry_margin": entry_margin}
+    store = RegistrationStore(
+        ddb_local.client,
+        ddb_local.table_name,
+        **{name: size for name, size in sizes.items() if size is not None},
+    )
     return Registry(store, lifetime=lifetime, **({"clock": clock} if clock else {}))
 
 
@@ -154,24 +160,31 @@ def test_an_expired_item_still_stored_is_treated_as_absent(ddb_local: Any) -> No
 
 @pytest.mark.slow
 def test_dynamodb_ttl_really_deletes_expired_registrations_list_entries_and_guards(ddb_local: Any) -> None:
-    # A lifetime of one second puts expires_at in the past almost at once; DynamoDB Local's TTL
+    # A lifetime of two seconds puts expires_at in the past almost at once; DynamoDB Local's TTL
     # sweeper then deletes the items for real (in AWS this takes up to a few days, hence the read filter).
     # A table of its own, made from the template: the sweeper walks the whole table each round, and
     # the rest of the session fills the shared one with thousands of items.
     table = unique("push-registry-ttl")
     create_table(ddb_local.client, table, load_template())
     ddb_local = replace(ddb_local, table_name=table)
-    # The guard's and the list entry's lease, 5 s beyond the registration: each kind is deleted by TTL
-    # on its own expiry, the stale guard and entry after the registration.
-    short = registry(ddb_local, lifetime=timedelta(seconds=1), lease=timedelta(seconds=5))
+    # The guard's lease, 1 s beyond the registration (whose lifetime must exceed it), and the list
+    # entry 1 s beyond the guard: each kind is deleted by TTL on its own expiry, the stale guard and
+    # entry after the registration.
+    short = registry(
+        ddb_local,
+        lifetime=timedelta(seconds=2),
+        lease=timedelta(seconds=1),
+        entry_margin=timedelta(seconds=1),
+    )
     token, owner = unique("tok"), unique("acct")
     created = short.register_device(owner, NewDevice(token=token, platform="android"), "accounts")
     registration = (f"OWNER#{owner}", f"TOKEN#{token_digest(token)}")
     leased = [(f"OWNER#{owner}", list_entry(created)), (f"TOKEN#{token_digest(token)}", "GUARD")]
     assert all(stored(ddb_local, pk, sk) for pk, sk in [registration, *leased])
-    assert all(
-        int(stored(ddb_local, pk, sk)["expires_at"]["N"]) == created.expires_at + 5 for pk, sk in leased
-    )
+    assert [int(stored(ddb_local, pk, sk)["expires_at"]["N"]) for pk, sk in leased] == [
+        created.expires_at + 2,  # the entry
+        created.expires_at + 1,  # the guard
+    ]
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(

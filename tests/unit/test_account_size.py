@@ -202,3 +202,80 @@ def test_expired_registrations_are_skipped_and_a_short_page_reads_on(
     assert two.next_cursor is not None
     last = registry.list_devices("acct", limit=1, cursor=two.next_cursor)
     assert (last.devices, last.next_cursor) == ([], None)
+
+
+def imported(registry: Registry, owner: str, kept_id: str) -> str:
+    """A registration an import made, keeping its source system's id (no keys in it)."""
+    from datetime import timedelta
+
+    from push_registry.adoption import Adoption, ExportedRecord
+
+    now = registry._clock()
+    record = ExportedRecord(
+        owner=owner,
+        device=NewDevice(token=f"{owner}-imported-token", platform="android"),
+        source="accounts",
+        last_used_at=now - timedelta(days=1),
+        id=kept_id,
+        created_at=now - timedelta(days=90),
+    )
+    Adoption(registry._store, clock=registry._clock).adopt(record)
+    return kept_id
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+@pytest.mark.parametrize("made_up", ["a/b", "x" * 200, "ünïcode", "has space"])
+def test_an_id_no_registration_can_have_is_not_found_without_reading(
+    registry: Registry, meter: Meter, size: int, made_up: str
+) -> None:
+    """Neither issued here nor of the shape an import keeps: 404 at once, whatever the account holds."""
+    account(registry, "owner", size)
+    meter.reset()
+    for call in (
+        lambda: registry.update_device("owner", made_up, DeviceChange()),
+        lambda: registry.update_device("owner", made_up, DeviceChange(device_info={"app_version": "2"})),
+        lambda: registry.deactivate_device("owner", made_up),
+        lambda: registry.deactivate_device("owner", made_up, tenant="local"),  # the pigeons DELETE
+    ):
+        with pytest.raises(DeviceNotFound):
+            call()
+    assert (meter.calls, meter.items_read) == ([], 0)
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_a_made_up_id_of_the_imported_shape_costs_one_read_whatever_the_account_holds(
+    registry: Registry, meter: Meter, size: int
+) -> None:
+    account(registry, "owner", size)
+    imported(registry, "owner", "device-kept-from-the-old-backend")
+    meter.reset()
+
+    with pytest.raises(DeviceNotFound):
+        registry.update_device(
+            "owner", "device-nobody-ever-had", DeviceChange(device_info={"os_version": "17"})
+        )
+    assert (meter.calls, meter.items_read) == (["GetItem"], 0)
+    meter.reset()
+    with pytest.raises(DeviceNotFound):
+        registry.deactivate_device("owner", "device-nobody-ever-had")
+    assert (meter.calls, meter.items_read) == (["GetItem"], 0)
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_a_kept_import_id_is_found_at_an_issued_ids_cost_whatever_the_account_holds(
+    registry: Registry, meter: Meter, size: int
+) -> None:
+    account(registry, "owner", size)
+    kept = imported(registry, "owner", "device-kept-from-the-old-backend")
+    meter.reset()
+
+    changed = registry.update_device("owner", kept, DeviceChange(device_info={"os_version": "17"}))
+
+    assert (changed.id, changed.device_info["os_version"]) == (kept, "17")
+    # The pointer, the registration, then the write: as an issued id whose token changed since.
+    assert (meter.calls, meter.items_read) == (["GetItem", "GetItem", "TransactWriteItems"], 2)
+    meter.reset()
+    registry.deactivate_device("owner", kept)
+    assert (meter.calls, meter.items_read) == (["GetItem", "GetItem", "TransactWriteItems"], 2)
+    with pytest.raises(DeviceNotFound):
+        registry.update_device("owner", kept, DeviceChange(device_info={"os_version": "18"}))

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from push_registry.errors import TokenTaken
+from push_registry.errors import DeviceNotFound, TokenTaken
 from push_registry.registration import Registration, token_digest
 from push_registry.registry import DeviceChange, NewDevice, Registry
 from push_registry.storage import RegistrationStore
-from push_registry.storage.registration_items import LEASE, entry_key, owner_key, token_key
+from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, entry_key, owner_key, token_key
 from tests.unit.conftest import Calls
 
 TABLE = "push-registry-unit"
@@ -58,7 +58,7 @@ def freshly_leased(expires_at: int) -> dict[str, int]:
     return {
         "registration": expires_at,
         "lease_until": lease,
-        "entry": lease,
+        "entry": lease + int(ENTRY_MARGIN.total_seconds()),
         "guard": lease,
         "held_until": expires_at,
     }
@@ -197,4 +197,60 @@ def test_a_short_lease_still_keeps_guard_and_entry_beyond_the_registration(dynam
     touched = registry.update_device("owner", created.id, DeviceChange())
 
     values = expiries(dynamodb, created)
-    assert values["registration"] == values["entry"] == values["guard"] == touched.expires_at
+    assert values["registration"] == values["guard"] == touched.expires_at
+    assert values["entry"] == touched.expires_at + int(ENTRY_MARGIN.total_seconds())
+
+
+FREED = "fcm-token-its-holder-let-expire"
+
+
+def test_a_patch_to_a_token_whose_holder_expired_takes_it_as_a_post_would(
+    dynamodb: Any, registry: Registry, clock: Any
+) -> None:
+    """A 409 means a live holder: a guard outliving its expired registration (the lease) is no holder."""
+    store = RegistrationStore(dynamodb, TABLE)
+    former = registry.register_device("former", NewDevice(FREED, "android"), "accounts")
+    clock.advance(days=31)  # expired; its guard and list entry live on for the lease
+    assert store.holder(token_digest(FREED), clock.now) == ("former", former.id)
+    mine = registry.register_device("owner", NewDevice(TOKEN, "android"), "accounts")
+
+    moved = registry.update_device("owner", mine.id, DeviceChange(token=FREED))
+
+    assert (moved.id, moved.token) == (mine.id, FREED)
+    holding = store.holding(token_digest(FREED), clock.now)
+    assert holding is not None
+    assert (holding.owner, holding.id) == ("owner", mine.id)
+    assert registry.list_devices("owner", limit=10).devices == [moved]
+    assert store.holding(token_digest(TOKEN), clock.now) is None  # the old token is free
+
+
+def test_a_patch_to_a_token_the_callers_own_expired_registration_guards_takes_it(
+    registry: Registry, clock: Any
+) -> None:
+    """Not a 409 naming the expired registration, whose id a PATCH or DELETE would answer 404."""
+    expired = registry.register_device("owner", NewDevice(FREED, "android"), "accounts")
+    clock.advance(days=31)
+    mine = registry.register_device("owner", NewDevice(TOKEN, "ios"), "accounts")
+
+    moved = registry.update_device("owner", mine.id, DeviceChange(token=FREED))
+
+    assert (moved.id, moved.token, moved.platform) == (mine.id, FREED, "ios")
+    assert registry.list_devices("owner", limit=10).devices == [moved]
+    with pytest.raises(DeviceNotFound):
+        registry.update_device("owner", expired.id, DeviceChange())
+
+
+def test_a_patch_to_a_token_a_live_registration_holds_names_one_the_caller_can_patch_and_delete(
+    registry: Registry, clock: Any
+) -> None:
+    held = registry.register_device("owner", NewDevice(FREED, "android"), "accounts")
+    mine = registry.register_device("owner", NewDevice(TOKEN, "android"), "accounts")
+    clock.advance(days=20)  # both live, their guards' held_until still ahead
+
+    with pytest.raises(TokenTaken) as taken:
+        registry.update_device("owner", mine.id, DeviceChange(token=FREED))
+
+    assert (taken.value.held_by_caller, taken.value.device_id) == (True, held.id)
+    assert registry.update_device("owner", held.id, DeviceChange()).id == held.id
+    registry.deactivate_device("owner", held.id)
+    assert registry.update_device("owner", mine.id, DeviceChange(token=FREED)).token == FREED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -162,6 +163,27 @@ def test_erasure_and_export_reach_the_stale_guard_of_a_registration_ttl_deleted(
     counts = privacy.erase_user("alice", None)
 
     assert counts == {"registrations": 0, "token_guards": 1, "other_items": 1, "rate_counters": 0}
+    assert "alice" not in str(every_item(dynamodb))
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(days=1), timedelta(days=2)])
+def test_erasure_and_export_reach_a_stale_guard_whatever_order_ttl_deletes_its_items_in(
+    *, dynamodb: Any, registry: Registry, clock: Clock, privacy: Privacy, late: timedelta
+) -> None:
+    """TTL deletes expired items in no set order, typically within two days: here it deletes every
+    expired item of alice but the guard, which it reaches `late` after the guard's own expiry."""
+    gone = registry.register_device("alice", NewDevice(token="tok-late-ttl", platform="android"), "accounts")
+    guard_key = {"pk": {"S": f"TOKEN#{gone.token_digest}"}, "sk": {"S": "GUARD"}}
+    guard_expiry = int(dynamodb.get_item(TableName=TABLE, Key=guard_key)["Item"]["expires_at"]["N"])
+    clock.now = datetime.fromtimestamp(guard_expiry, UTC) + late
+    for item in every_item(dynamodb):
+        if item["pk"]["S"] == "OWNER#alice" and int(item["expires_at"]["N"]) <= clock.now.timestamp():
+            dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    assert dynamodb.get_item(TableName=TABLE, Key=guard_key)["Item"]["owner"] == {"S": "alice"}
+
+    exported = privacy.export_user("alice", None)
+    assert [g["device_id"] for g in exported["token_guards"]] == [gone.id]
+    assert privacy.erase_user("alice", None)["token_guards"] == 1
     assert "alice" not in str(every_item(dynamodb))
 
 

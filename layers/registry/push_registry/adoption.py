@@ -19,7 +19,6 @@ Store calls: `RegistrationStore.get`, `.add` (its TokenTaken names the holder) a
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,21 +26,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from push_registry.errors import DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Registration, expiry_after, guess_provider, utc_now
+from push_registry.registration import (
+    Registration,
+    expiry_after,
+    guess_provider,
+    require_lifetime_beyond_lease,
+    utc_now,
+)
 from push_registry.registry import NewDevice
 from push_registry.storage import RegistrationStore
 
-# Ids kept from a source system are path segments of its clients' later calls (`/devices/{id}`):
-# URL-safe characters only, and short enough for any log line.
-_KEPT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 # Ids made for records that had none: the same record always gets the same id, so an interrupted
 # import that is run again writes what an uninterrupted one would have.
 _ID_NAMESPACE = uuid.UUID("5b0c6f0e-8d8a-4b7e-9a55-0d6b1f1e2a71")
 _ATTEMPTS = 8
-
-
-def is_keepable_id(value: str) -> bool:
-    return _KEPT_ID.fullmatch(value) is not None
 
 
 class Adopted(StrEnum):
@@ -84,6 +82,7 @@ class Adoption:
         lifetime: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        require_lifetime_beyond_lease(lifetime, store.lease)
         self._store = store
         self._lifetime = lifetime
         self._clock = clock

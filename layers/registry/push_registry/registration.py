@@ -123,3 +123,26 @@ class Registration:
 def expiry_after(last_use: datetime, lifetime: timedelta) -> int:
     """Epoch seconds for the table's TTL attribute."""
     return int((last_use + lifetime).timestamp())
+
+
+def require_lifetime_beyond_lease(lifetime: timedelta, lease: timedelta) -> None:
+    """ValueError unless registrations live longer than the lease of their guards and list entries.
+
+    A heartbeat or refresh writes the registration alone, without the guard, while the new expiry stays
+    within the lease (now + lifetime <= expiry + lease). With a lifetime beyond the lease, such a write
+    happens only while the registration still has (lifetime - lease) to live, when no one can take its
+    token. Within the lease, a registration about to expire could be renewed just after another owner
+    took its token: one token live under two owners.
+    """
+    if lifetime <= lease:
+        raise ValueError(f"a registration's lifetime ({lifetime}) must exceed the lease ({lease})")
+
+
+# Ids kept from a source system by an import are path segments of its clients' later calls
+# (`/devices/{id}`): URL-safe characters only, and short enough for any log line. Every id that is not
+# one issued here has this shape, so an id of neither shape names no registration.
+_KEPT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+
+
+def is_keepable_id(value: str) -> bool:
+    return _KEPT_ID.fullmatch(value) is not None

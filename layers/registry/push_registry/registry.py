@@ -21,6 +21,7 @@ from push_registry.registration import (
     RegistrationFields,
     expiry_after,
     guess_provider,
+    require_lifetime_beyond_lease,
     token_digest,
     utc_now,
 )
@@ -99,6 +100,7 @@ class Registry:
         clock: Callable[[], datetime] = utc_now,
         record: Recorder = discard,
     ) -> None:
+        require_lifetime_beyond_lease(lifetime, store.lease)
         self._store = store
         self._lifetime = lifetime
         self._clock = clock

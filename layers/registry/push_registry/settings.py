@@ -55,7 +55,9 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = _bounded(30, 0, 300)
-    registration_ttl_days: int = _bounded(30, 1, 365)
+    # More than the 7-day lease of a registration's guard and list entry (storage.registration_items.LEASE):
+    # a lifetime within it lets a heartbeat's blind write revive a registration whose token was taken.
+    registration_ttl_days: int = _bounded(30, 8, 365)
     list_default_limit: int = _bounded(20, 1)
     list_max_limit: int = _bounded(100, 1, 1000)
     max_body_bytes: int = _bounded(16 * 1024, 1024)

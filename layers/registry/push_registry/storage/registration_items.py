@@ -29,10 +29,25 @@ def entry_key(created_at: datetime, registration_id: str) -> str:
 
 
 LISTED = "LIVE#"
+# A pointer finds, by id, the registration of an id kept by an import (not issued here, so naming no
+# keys): OWNER#<owner>/ID#<id> -> {token_digest, created_at}, written and deleted with the list entry.
+POINTER = "ID#"
+
+
+def pointer_key(registration_id: str) -> str:
+    return f"{POINTER}{registration_id}"
+
+
 # How far a guard and a list entry may outlive their registration's expiry: a device in daily use
 # renews them (one heartbeat in two requests) once a week; an expired registration's stale guard and
 # entry stay at most that long, beside DynamoDB's own TTL delay.
 LEASE = timedelta(days=7)
+# How much longer a list entry lives than its guard. The entry is the only item in the owner's
+# partition that leads an erasure or export to a stale guard once TTL has deleted the registration;
+# TTL deletes expired items in no set order, "typically within two days of expiration" (DynamoDB API
+# reference, UpdateTimeToLive). Outliving the guard by seven times that keeps the path while the guard
+# may still be stored, at the cost of stale entries that readers skip.
+ENTRY_MARGIN = timedelta(days=14)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID_BYTES = 8 + 32 + 4  # microseconds since the epoch, token digest, random
 

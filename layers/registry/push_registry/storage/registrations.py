@@ -8,13 +8,14 @@
                                                                   tenure, held_until}
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
-and its token's guard carry a lease instead: their `expires_at` is the registration's `lease_until`, at
-least the registration's expiry and at most `lease` beyond it. So a heartbeat, which only moves the
-registration's last use and expiry, is one UpdateItem that returns the stored record, for as long as
-the new expiry stays within the lease; the heartbeat that would pass it renews the lease of all three
-in one transaction (once per `lease` for a device in use). Every other write that creates, moves or
-retires a registration writes its guard and list entry in the same transaction, so "one live
-registration per token" holds under any interleaving of requests.
+and its token's guard carry a lease instead: the guard's `expires_at` is the registration's `lease_until`,
+at least the registration's expiry and at most `lease` beyond it, and the entry's is `entry_margin` later
+still, so that an erasure finds a stale guard through it whatever order TTL deletes them in. So a
+heartbeat, which only moves the registration's last use and expiry, is one UpdateItem that returns the
+stored record, for as long as the new expiry stays within the lease; the heartbeat that would pass it
+renews the lease of all three in one transaction (once per `lease` for a device in use). Every other
+write that creates, moves or retires a registration writes its guard and list entry in the same
+transaction, so "one live registration per token" holds under any interleaving of requests.
 
 A guard can outlive its registration by at most the lease: a registration that expires leaves a stale
 guard and list entry until their own TTL. Readers treat them as absent: a list entry counts only with
@@ -29,14 +30,14 @@ The list entries make an account's live registrations one Query in creation orde
 whatever else the partition holds (a deactivated registration has none), then one BatchGetItem of the
 registrations they point at. A registration id issued here names its keys (creation instant, token
 digest at creation, and 32 random bits, base64url), so a by-id call reads or writes the registration
-without reading anything first; an id from elsewhere (imported) is looked for among the account's list
-entries.
+without reading anything first; an id an import kept is found through its pointer (ID#<id>, written and
+deleted with the list entry), and an id of neither shape names nothing, without a read.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,15 +45,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import Registration, RegistrationFields
+from push_registry.registration import Registration, RegistrationFields, is_keepable_id
 from push_registry.storage.owner_data import OwnerData
 from push_registry.storage.registration_items import (
+    ENTRY_MARGIN,
     LEASE,
     LISTED,
     entry_key,
     id_keys,
     new_id,
     owner_key,
+    pointer_key,
     registration_item,
     registration_key,
     registration_of,
@@ -65,6 +68,7 @@ from push_registry.storage.table import (
     batch_get,
     call,
     code,
+    key_id,
     n,
     s,
     stamp,
@@ -78,10 +82,14 @@ class RegistrationStore:
     `lease`: how far beyond a registration's expiry its guard and list entry may live (see above).
     """
 
-    def __init__(self, client: Any, table_name: str, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, client: Any, table_name: str, lease: timedelta = LEASE, entry_margin: timedelta = ENTRY_MARGIN
+    ) -> None:
         self._client = client
         self._table = table_name
+        self.lease = lease
         self._lease = int(lease.total_seconds())
+        self._entry_margin = int(entry_margin.total_seconds())
         self._owner_data = OwnerData(client, table_name)
 
     # ------------------------------------------------------------------ reads
@@ -133,12 +141,14 @@ class RegistrationStore:
         """The owner's registration with this id, if it is active (expired or not).
 
         One GetItem for an id issued here whose token has not changed since; after a token change, its
-        list entry says where the registration is now (two more). An id from elsewhere is looked for
-        among the owner's list entries (active registrations only, never the deactivated ones).
+        list entry says where the registration is now (two more). An id kept by an import is found
+        through its pointer (two), and any other string names nothing: None, nothing read.
         """
         keys = id_keys(registration_id)
         if keys is None:
-            entry = next((e for e in self._entries(owner) if e["id"]["S"] == registration_id), None)
+            if not is_keepable_id(registration_id):
+                return None
+            entry = self._get({"pk": s(owner_key(owner)), "sk": s(pointer_key(registration_id))})
         else:
             created_at, digest = keys
             found = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
@@ -168,7 +178,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_guard(registration, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(registration)}},
-                    {"Put": self._put_entry(registration)},
+                    *self._listing(registration),
                 ]
             )
             return
@@ -181,6 +191,16 @@ class RegistrationStore:
     def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
         """Take the token from a guard whose registration may have expired: atomically, only if the
         registration the guard names is not live; TokenTaken otherwise."""
+        taken, checks = self._stale_take(registration, guard, now)
+        try:
+            self.transact([taken, *checks, *self._listing(registration)])
+        except Cancelled as cancelled:
+            raise _stale_take_refused(cancelled, 0, guard, registration.owner) from None
+
+    def _stale_take(self, registration: Registration, guard: Item, now: datetime) -> tuple[Item, list[Item]]:
+        """The parts that take a stale guard for `registration`: the guard's Put, conditioned on naming
+        the registration it named when read, then the Put of `registration` and, when that holder is
+        another item, a ConditionCheck that it is not live (the same item: the Put carries the check)."""
         holder, holder_id = guard["owner"]["S"], guard["device_id"]["S"]
         not_live = "attribute_not_exists(pk) OR id <> :holder_id OR active = :false OR expires_at <= :now"
         values = {":holder_id": s(holder_id), ":false": {"BOOL": False}, ":now": n(int(now.timestamp()))}
@@ -202,12 +222,7 @@ class RegistrationStore:
         taken = self._put_guard(registration, now)
         taken["ConditionExpression"] = "device_id = :holder_id"
         taken["ExpressionAttributeValues"] = {":holder_id": s(holder_id)}
-        try:
-            self.transact([{"Put": taken}, *checks, {"Put": self._put_entry(registration)}])
-        except Cancelled as cancelled:
-            if cancelled.failed[0]:  # the guard changed meanwhile: decide again on fresh state
-                raise TokenTaken(held_by_caller=False) from None
-            raise _taken(guard, registration.owner) from None  # its holder is live after all
+        return {"Put": taken}, checks
 
     def touch(
         self,
@@ -364,7 +379,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Update": self._extend_guard(updated)},
-                    {"Put": self._put_entry(updated)},
+                    *self._listing(updated),
                 ]
             )
         except Cancelled:
@@ -374,21 +389,35 @@ class RegistrationStore:
         """Give a live registration a new token: the old token is freed and the new one taken atomically.
 
         TokenTaken when a live registration holds the new token; DeviceNotFound when `current` is gone.
+        A new token whose guard outlives its expired holder (the lease) is taken as `add` takes it.
         """
+        leaving = [
+            {"Delete": self._delete_registration_if_live(current, now)},
+            {"Delete": self._release_guard(current)},
+        ]
         try:
             self.transact(
                 [
-                    {"Delete": self._delete_registration_if_live(current, now)},
-                    {"Delete": self._release_guard(current)},
+                    *leaving,
                     {"Put": self._put_guard(updated, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
-                    {"Put": self._put_entry(updated)},  # same key: created_at and id are kept
+                    *self._listing(updated),  # same keys: created_at and id are kept
                 ]
             )
+            return
         except Cancelled as cancelled:
-            if cancelled.failed[2]:
-                raise _taken(cancelled.items[2], updated.owner) from None
-            raise DeviceNotFound() from None
+            if not cancelled.failed[2]:
+                raise DeviceNotFound() from None
+            guard = cancelled.items[2]
+        if guard is None or int(guard.get("held_until", {"N": "0"})["N"]) > int(now.timestamp()):
+            raise _taken(guard, updated.owner)  # its holder is certainly live
+        taken, checks = self._stale_take(updated, guard, now)
+        try:
+            self.transact([*leaving, taken, *checks, *self._listing(updated)])
+        except Cancelled as cancelled:
+            if any(cancelled.failed[: len(leaving)]):
+                raise DeviceNotFound() from None
+            raise _stale_take_refused(cancelled, len(leaving), guard, updated.owner) from None
 
     def deactivate(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Store the deactivated registration and free its token at once."""
@@ -397,7 +426,7 @@ class RegistrationStore:
                 [
                     {"Put": self._put_registration_if_live(updated, current, now)},
                     {"Delete": self._release_guard(current)},
-                    {"Delete": self._delete_entry(current)},
+                    *self._unlisting(current),
                 ]
             )
         except Cancelled:
@@ -526,9 +555,7 @@ class RegistrationStore:
                 {"Delete": self._delete_registration_if_live(current, now)},
                 {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
             ]
-        if (current.owner, current.created_at, current.id) != (updated.owner, updated.created_at, updated.id):
-            parts.append({"Delete": self._delete_entry(current)})
-        parts.append({"Put": self._put_entry(updated)})
+        parts += self._relisting(current, updated)
         try:
             self.transact([{"Update": guard}, *parts])
         except Cancelled:
@@ -538,6 +565,10 @@ class RegistrationStore:
 
     def _lease_until(self, registration: Registration) -> int:
         return registration.expires_at + self._lease
+
+    def _entry_expiry(self, registration: Registration) -> int:
+        """The list entry outlives the guard (ENTRY_MARGIN): erasure finds a stale guard through it."""
+        return self._lease_until(registration) + self._entry_margin
 
     def _registration_item(self, registration: Registration) -> Item:
         item = registration_item(registration)
@@ -561,13 +592,42 @@ class RegistrationStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
+    def _listing(self, registration: Registration) -> list[Item]:
+        """Put the list entry and, for an id kept by an import, the pointer that finds it by id."""
+        parts = [{"Put": self._put_entry(registration)}]
+        if id_keys(registration.id) is None:
+            pointer = {
+                "pk": s(owner_key(registration.owner)),
+                "sk": s(pointer_key(registration.id)),
+                "token_digest": s(registration.token_digest),
+                "created_at": s(stamp(registration.created_at)),
+                "expires_at": n(self._entry_expiry(registration)),
+            }
+            parts.append({"Put": {"TableName": self._table, "Item": pointer}})
+        return parts
+
+    def _unlisting(self, registration: Registration) -> list[Item]:
+        """Delete the list entry and, for an id kept by an import, its pointer."""
+        parts = [{"Delete": self._delete_entry(registration)}]
+        if id_keys(registration.id) is None:
+            key = {"pk": s(owner_key(registration.owner)), "sk": s(pointer_key(registration.id))}
+            parts.append({"Delete": {"TableName": self._table, "Key": key}})
+        return parts
+
+    def _relisting(self, current: Registration, updated: Registration) -> list[Item]:
+        """List `updated` in place of `current`: what `current` alone had is deleted, the rest put."""
+        parts = self._listing(updated)
+        keys = {key_id(p["Put"]["Item"]) for p in parts}
+        gone = [p for p in self._unlisting(current) if key_id(p["Delete"]["Key"]) not in keys]
+        return gone + parts
+
     def _put_entry(self, registration: Registration) -> Item:
         item: Item = {
             "pk": s(owner_key(registration.owner)),
             "sk": s(entry_key(registration.created_at, registration.id)),
             "id": s(registration.id),
             "token_digest": s(registration.token_digest),
-            "expires_at": n(self._lease_until(registration)),
+            "expires_at": n(self._entry_expiry(registration)),
         }
         return {"TableName": self._table, "Item": item}
 
@@ -581,7 +641,7 @@ class RegistrationStore:
             "UpdateExpression": "SET expires_at = :lease",
             "ConditionExpression": "id = :id",
             "ExpressionAttributeValues": {
-                ":lease": n(self._lease_until(registration)),
+                ":lease": n(self._entry_expiry(registration)),
                 ":id": s(registration.id),
             },
         }
@@ -631,22 +691,6 @@ class RegistrationStore:
         )
         return item
 
-    def _entries(self, owner: str) -> Iterator[Item]:
-        """Every list entry of the owner's, newest first."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
-            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.call("query", **request)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     # ------------------------------------------------------------------ DynamoDB calls
 
     def transact(self, items: list[Item]) -> None:
@@ -679,6 +723,14 @@ def _unchanged(current: Registration, now: datetime) -> Item:
             ":seen": s(stamp(current.updated_at)),
         },
     }
+
+
+def _stale_take_refused(cancelled: Cancelled, at: int, guard: Item, caller: str) -> TokenTaken:
+    """Why taking a stale guard (its Put at position `at`) failed: the guard changed meanwhile (decide
+    again on fresh state), or the registration it names turned out live after all."""
+    if cancelled.failed[at]:
+        return TokenTaken(held_by_caller=False)
+    return _taken(guard, caller)
 
 
 def _taken(guard: Mapping[str, Any] | None, caller: str) -> TokenTaken:
