@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.helpers import new_client, new_push_token, new_user
+from tests.api.helpers import TOKEN_FIELDS, new_client, new_push_token, new_user
 
 pytestmark = pytest.mark.integration
 
 DEEP = b"[" * 5000 + b"]" * 5000
-TOKEN_FIELDS = ("device_token", "token", "msgToken", "push_token", "fcmToken")
 # Every route's required fields, valid except where a case breaks them.
 ALL_FIELDS = {"phone": "+14155550100", "platform": "ios", "msgType": "FCM"}
 HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
