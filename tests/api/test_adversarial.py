@@ -36,6 +36,23 @@ HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
         json.dumps({**ALL_FIELDS, **dict.fromkeys(TOKEN_FIELDS, "токен🔥")}).encode(),
         "application/json",
     ),
+    (
+        # Every route's fields valid but for lone surrogate escapes (json.dumps writes "\\ud800"): in an
+        # unknown key and value, in each free-form object. JSON allows them; Unicode text has none.
+        "lone surrogates",
+        json.dumps(
+            {
+                "\ud800": 1,
+                **ALL_FIELDS,
+                **dict.fromkeys(TOKEN_FIELDS, "fcm:lone-surrogates"),
+                "note": "\udfff",
+                "meta": {"note": "\ud800"},
+                "device_info": {"app_version": "\udbff"},
+                "device": {"\udc00": "x"},
+            }
+        ).encode(),
+        "application/json",
+    ),
     ("wrong content type", b"device_token=abc&platform=ios", "application/x-www-form-urlencoded"),
     ("json array", b"[]", "application/json"),
     ("json string", b'"hello"', "application/json"),

@@ -161,6 +161,26 @@ def stored_meta(mobile: str) -> list[Any]:
 TOO_DEEP = {"error": "invalid_request", "message": "meta must be nested at most 3 levels deep"}
 
 
+def test_a_lone_surrogate_in_meta_is_a_400_and_stores_nothing(local_api: str) -> None:
+    """json.dumps writes U+D800 as the escape `\\ud800`, which JSON allows alone; the string it decodes
+    to is not Unicode text and no UTF-8 holds it: it was a 500 (issue 21)."""
+    mobile = number()
+    for meta in ({"note": "\ud800"}, {"\udfff": "x"}, {"a": ["ok", {"b": "\udbff"}]}):
+        assert post_meta(local_api, mobile, meta) == (
+            400,
+            {"error": "invalid_request", "message": "meta must not hold a lone UTF-16 surrogate"},
+        ), meta
+    assert stored_meta(mobile) == []
+
+
+def test_an_escaped_surrogate_pair_in_meta_is_stored_as_its_character(local_api: str) -> None:
+    mobile = number()
+    status, _ = post_meta(local_api, mobile, {"e": "😀"})  # sent as "\\ud83d\\ude00"
+
+    assert status == 201
+    assert stored_meta(mobile) == [{"e": "😀"}]
+
+
 @pytest.mark.parametrize("levels", [400, 500, 5_000], ids=lambda levels: f"{levels} deep")
 def test_meta_with_deeply_nested_arrays_is_a_400(local_api: str, levels: int) -> None:
     """Arrays count as levels (400 deep was stored, with a 201), and depth is counted without recursion
