@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import random
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ def new_push_token() -> str:
     return f"fcm:{uuid.uuid4().hex}"
 
 
+# The body fields that hold a push token, in every API.
+TOKEN_FIELDS = ("device_token", "token", "msgToken", "push_token", "fcmToken")
+
+
 class FromAddress(HTTPAdapter):
     """Connects from one loopback address: the local API sees it as the caller's source IP."""
 
@@ -34,13 +39,22 @@ class FromAddress(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
+# Source addresses are counted, not drawn from `random`: Hypothesis seeds `random` for every example,
+# so drawn addresses would repeat one 127.x.y.z each time. The count starts at a random point so that
+# two sessions on this machine do not walk the same addresses.
+_LOOPBACK_ADDRESSES = 254 * 254 * 253
+_ADDRESSES = itertools.count(int.from_bytes(os.urandom(3)) % _LOOPBACK_ADDRESSES)
+
+
 def new_client() -> requests.Session:
-    """A client on its own loopback address (127.x.y.z), so per-IP limits count it alone.
+    """A client on a loopback address (127.x.y.z) no other client of this run has used, so per-IP
+    limits count it alone.
 
     The pre-signup route limits requests per source IP; tests that share 127.0.0.1 would
     spend one budget between them and fail by the order they happen to run in.
     """
-    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    n = next(_ADDRESSES) % _LOOPBACK_ADDRESSES
+    address = f"127.{1 + n // (254 * 253)}.{1 + n // 253 % 254}.{2 + n % 253}"
     session = requests.Session()
     session.mount("http://", FromAddress(address))
     return session

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.helpers import new_client, new_push_token, new_user
+from tests.api.helpers import TOKEN_FIELDS, new_client, new_push_token, new_user
 
 pytestmark = pytest.mark.integration
 
 DEEP = b"[" * 5000 + b"]" * 5000
-TOKEN_FIELDS = ("device_token", "token", "msgToken", "push_token", "fcmToken")
 # Every route's required fields, valid except where a case breaks them.
 ALL_FIELDS = {"phone": "+14155550100", "platform": "ios", "msgType": "FCM"}
 HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
@@ -35,6 +34,23 @@ HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
     (
         "unicode tokens",
         json.dumps({**ALL_FIELDS, **dict.fromkeys(TOKEN_FIELDS, "токен🔥")}).encode(),
+        "application/json",
+    ),
+    (
+        # Every route's fields valid but for lone surrogate escapes (json.dumps writes "\\ud800"): in an
+        # unknown key and value, in each free-form object. JSON allows them; Unicode text has none.
+        "lone surrogates",
+        json.dumps(
+            {
+                "\ud800": 1,
+                **ALL_FIELDS,
+                **dict.fromkeys(TOKEN_FIELDS, "fcm:lone-surrogates"),
+                "note": "\udfff",
+                "meta": {"note": "\ud800"},
+                "device_info": {"app_version": "\udbff"},
+                "device": {"\udc00": "x"},
+            }
+        ).encode(),
         "application/json",
     ),
     ("wrong content type", b"device_token=abc&platform=ios", "application/x-www-form-urlencoded"),

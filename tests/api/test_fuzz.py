@@ -18,8 +18,6 @@ routes' SigV4, which `make run` does not emulate, and the lenient parsing the RE
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -40,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local.devtoken import DEVELOPMENT_PLATFORM_KEY
-from tests.api.helpers import FromAddress
+from tests.api.helpers import new_client
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +75,6 @@ STATUSES: Counter[tuple[str, str]] = Counter()
 ACCOUNT_DEVICES: list[str] = []
 PIGEON_DEVICES: dict[str, tuple[str, str]] = {}  # token -> (owner, id) of its latest registration
 RUN = uuid.uuid4().hex[:8]
-# Source addresses for the pre-signup limit: Hypothesis seeds `random` for every example, so
-# helpers.new_client() would draw the same 127.x.y.z each time; a counter does not repeat.
-_ADDRESSES = itertools.count(int.from_bytes(os.urandom(3)) % (254 * 254 * 253))
-
-
-def _client() -> requests.Session:
-    """A session on a loopback address (127.x.y.z) no other case of this run has used."""
-    n = next(_ADDRESSES) % (254 * 254 * 253)
-    session = requests.Session()
-    session.mount("http://", FromAddress(f"127.{1 + n // (254 * 253)}.{1 + n // 253 % 254}.{2 + n % 253}"))
-    return session
 
 
 class _Summary:
@@ -154,7 +140,7 @@ def test_every_operation_conforms(
         "X-PUBLIC-KEY": DEVELOPMENT_PLATFORM_KEY,
     }
     CASES[label] += 1
-    with _client() as session:  # its own source IP: the pre-signup limit is per address
+    with new_client() as session:  # its own source IP: the pre-signup limit is per address
         response = case.call(base_url=local_api, session=session, headers=headers, timeout=10)
     probe = f"{case.method} " if case.method.upper() != case.operation.method.upper() else ""
     STATUSES[(label, f"{probe}{response.status_code}")] += 1

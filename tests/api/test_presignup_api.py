@@ -139,6 +139,75 @@ def test_invalid_requests_name_the_field(local_api: str, body: dict[str, Any], m
     assert (status, answer) == (400, {"error": "invalid_request", "message": message})
 
 
+def nested_arrays(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def post_meta(local_api: str, mobile: str, meta: Any) -> tuple[int, Any]:
+    """A new token posted for `mobile` with `meta`, from its own address: (status, answer)."""
+    status, _, answer = Phone(local_api).post(
+        {"phone": mobile, "fcmToken": f"fcm-{uuid.uuid4().hex}", "meta": meta}
+    )
+    return status, answer
+
+
+def stored_meta(mobile: str) -> list[Any]:
+    return [json.loads(r.meta or "{}") for r in runtime.presignup().live_tokens(mobile)]
+
+
+TOO_DEEP = {"error": "invalid_request", "message": "meta must be nested at most 3 levels deep"}
+
+
+def test_a_lone_surrogate_in_meta_is_a_400_and_stores_nothing(local_api: str) -> None:
+    """json.dumps writes U+D800 as the escape `\\ud800`, which JSON allows alone; the string it decodes
+    to is not Unicode text and no UTF-8 holds it: it was a 500 (issue 21)."""
+    mobile = number()
+    for meta in ({"note": "\ud800"}, {"\udfff": "x"}, {"a": ["ok", {"b": "\udbff"}]}):
+        assert post_meta(local_api, mobile, meta) == (
+            400,
+            {"error": "invalid_request", "message": "meta must not hold a lone UTF-16 surrogate"},
+        ), meta
+    assert stored_meta(mobile) == []
+
+
+def test_an_escaped_surrogate_pair_in_meta_is_stored_as_its_character(local_api: str) -> None:
+    mobile = number()
+    status, _ = post_meta(local_api, mobile, {"e": "😀"})  # sent as "\\ud83d\\ude00"
+
+    assert status == 201
+    assert stored_meta(mobile) == [{"e": "😀"}]
+
+
+@pytest.mark.parametrize("levels", [400, 500, 5_000], ids=lambda levels: f"{levels} deep")
+def test_meta_with_deeply_nested_arrays_is_a_400(local_api: str, levels: int) -> None:
+    """Arrays count as levels (400 deep was stored, with a 201), and depth is counted without recursion
+    (500 deep was a RecursionError, a 500): issue 21."""
+    mobile = number()
+
+    assert post_meta(local_api, mobile, {"a": nested_arrays(levels - 1)}) == (400, TOO_DEEP)
+    assert stored_meta(mobile) == []
+
+
+THREE_LEVELS = [{"a": nested_arrays(2)}, {"a": [{"b": 1}]}, {"a": {"b": ["c"]}}, {"a": {"b": {"c": 1}}}]
+FOUR_LEVELS = [{"a": nested_arrays(3)}, {"a": [{"b": []}]}, {"a": {"b": {"c": []}}}, {"a": [[{}]]}]
+
+
+def test_meta_may_nest_three_levels_of_objects_or_arrays_not_four(local_api: str) -> None:
+    """The README's "nested deeper than 3" counts `meta` itself as the first level and every object or
+    array inside as one more; before issue 21 arrays did not count, so all of FOUR_LEVELS were stored."""
+    for meta in THREE_LEVELS:
+        mobile = number()
+        assert post_meta(local_api, mobile, meta)[0] == 201, meta
+        assert stored_meta(mobile) == [meta]
+    for meta in FOUR_LEVELS:
+        mobile = number()
+        assert post_meta(local_api, mobile, meta) == (400, TOO_DEEP), meta
+        assert stored_meta(mobile) == [], meta
+
+
 @pytest.mark.parametrize("raw", [b"", b"{nope", b"[1]"])
 def test_bad_bodies_are_invalid_requests(local_api: str, raw: bytes) -> None:
     status, _, answer = Phone(local_api).post(raw=raw)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from push_registry.errors import MalformedBody, MissingBody, PayloadTooLarge
+from push_registry.errors import InvalidRequest, MalformedBody, MissingBody, PayloadTooLarge
+
+# A \uD800-\uDFFF escape: the only way a lone surrogate gets into a decoded body (surrogates written as
+# raw bytes are not UTF-8 and fail to decode; an escaped pair decodes into one code point). Bodies
+# without one, nearly all, skip the walk below.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ class Request:
             raise MalformedBody() from None
         if not isinstance(value, dict):
             raise MalformedBody()
+        if _SURROGATE_ESCAPE.search(self.body):
+            _refuse_lone_surrogates(value)
         return value
 
     def required_json_object(self, max_bytes: int) -> dict[str, Any]:
@@ -96,6 +105,32 @@ def _body_bytes(event: Mapping[str, Any]) -> tuple[bytes | None, bool]:
         except (binascii.Error, ValueError):
             return None, True
     return str(body).encode("utf-8", errors="surrogatepass"), False
+
+
+def _refuse_lone_surrogates(body: dict[str, Any]) -> None:
+    """Refuse, naming its top-level field, any string of the body (a key or a value, at any depth) that
+    holds a lone surrogate.
+
+    JSON allows `"\\ud800"` alone, but the string it decodes to is not Unicode text: no UTF-8 holds it,
+    so it could be neither stored (DynamoDB strings are UTF-8) nor echoed in an answer; it used to
+    raise UnicodeEncodeError (issue 21). Refused anywhere, ignored fields too, as a body of raw
+    surrogate bytes is. Walked with an explicit stack: bodies nest thousands deep.
+    """
+    for name, value in body.items():
+        stack: list[Any] = [name, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if _SURROGATE.search(item):
+                    field = name.encode("utf-8", "backslashreplace").decode()  # the name may hold one
+                    raise InvalidRequest.single(
+                        field, "invalid_format", "must not hold a lone UTF-16 surrogate"
+                    )
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
 
 
 def _reject_constant(name: str) -> None:
