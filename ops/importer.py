@@ -273,9 +273,12 @@ class _Run:
         if not raw:
             return _Outcome(line, end, "blank")
         try:
-            record = record_of(self.source, json.loads(raw), utc_now())
+            row = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _rejected(line, end, "the line is not JSON", raw)
+        try:
+            # Apart from the parse above: a ValueError of a field's reader is not "the line is not JSON".
+            record = record_of(self.source, row, utc_now())
         except Rejected as rejected:
             return _rejected(line, end, rejected.reason, raw)
         except Inactive:
