@@ -50,6 +50,7 @@ from push_registry.storage.registration_items import (
     LEASE,
     LISTED,
     entry_key,
+    entry_of,
     id_keys,
     new_id,
     owner_key,
@@ -93,7 +94,8 @@ class RegistrationStore:
         (created_at, id): (registrations, list entries skipped, whether more entries follow).
 
         Entries exist only for active registrations; one whose registration expired (TTL has not
-        deleted it yet, or its lease outlives the registration) is skipped and counted. A Query of
+        deleted it yet, or its lease outlives the registration), or that is not under the
+        registration's own created_at and id, is skipped and counted. A Query of
         `limit` + 1 entries, then one BatchGetItem of the first `limit` entries' registrations: the
         last entry only says whether more follow (it may turn out stale, and the next page empty).
         Reads again from the last entry only when skipped entries left the page short.
@@ -117,8 +119,10 @@ class RegistrationStore:
             stored = batch_get(self._client, self._table, [registration_key(owner, e) for e in looked])
             for entry in looked:
                 item = stored.get((owner_key(owner), token_key(entry["token_digest"]["S"])))
+                # Only the entry under the registration's own created_at and id: one left by an earlier
+                # creation date of the same id would list it twice.
                 registration = (
-                    registration_of(item) if item is not None and item["id"] == entry["id"] else None
+                    registration_of(item) if item is not None and entry_of(item) == entry["sk"]["S"] else None
                 )
                 if registration is not None and registration.is_live(now):
                     found.append(registration)
@@ -180,13 +184,19 @@ class RegistrationStore:
 
     def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
         """Take the token from a guard whose registration may have expired: atomically, only if the
-        registration the guard names is not live; TokenTaken otherwise."""
+        registration the guard names is not live; TokenTaken otherwise.
+
+        The owner's own expired registration is replaced, and its list entry deleted with it when the
+        new one's is another (a new id, or an import's row whose creation date is its last use): left,
+        it would list the registration twice, to the accounts GET and to senders, until its lease ends.
+        """
         holder, holder_id = guard["owner"]["S"], guard["device_id"]["S"]
         not_live = "attribute_not_exists(pk) OR id <> :holder_id OR active = :false OR expires_at <= :now"
         values = {":holder_id": s(holder_id), ":false": {"BOOL": False}, ":now": n(int(now.timestamp()))}
         mine: Item = {"TableName": self._table, "Item": self._registration_item(registration)}
         if holder == registration.owner:  # the same item: the Put itself carries the check
             checks = [{"Put": {**mine, "ConditionExpression": not_live, "ExpressionAttributeValues": values}}]
+            checks += self._delete_replaced_entry(registration, holder_id)
         else:
             checks = [
                 {
@@ -208,6 +218,39 @@ class RegistrationStore:
             if cancelled.failed[0]:  # the guard changed meanwhile: decide again on fresh state
                 raise TokenTaken(held_by_caller=False) from None
             raise _taken(guard, registration.owner) from None  # its holder is live after all
+
+    def _delete_replaced_entry(self, registration: Registration, replaced_id: str) -> list[Item]:
+        """The Deletes of the list entry of the owner's registration `replaced_id` of the same token,
+        which `registration` replaces, unless the two share one key (the Put then overwrites it).
+
+        An id issued here names the creation instant its entry is keyed by. An id from elsewhere is
+        looked for among the owner's entries (one Query, only on this path): the registration itself
+        may be gone already, deleted by TTL while its guard and entry live on for their lease. A
+        Delete goes only for an entry of this token: any other would be another registration's, and
+        cancels the write.
+        """
+        keys = id_keys(replaced_id)
+        if keys is not None:
+            replaced = [entry_key(keys[0], replaced_id)]
+        else:
+            replaced = [
+                entry["sk"]["S"]
+                for entry in self._entries(registration.owner)
+                if entry["id"]["S"] == replaced_id and entry["token_digest"]["S"] == registration.token_digest
+            ]
+        kept = entry_key(registration.created_at, registration.id)
+        return [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": s(owner_key(registration.owner)), "sk": s(sort_key)},
+                    "ConditionExpression": "attribute_not_exists(pk) OR token_digest = :digest",
+                    "ExpressionAttributeValues": {":digest": s(registration.token_digest)},
+                }
+            }
+            for sort_key in replaced
+            if sort_key != kept
+        ]
 
     def touch(
         self,
