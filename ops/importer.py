@@ -44,7 +44,9 @@ _HEAD_BYTES = 1 << 20
 _CHECKPOINT_EVERY_SECONDS = 1.0
 _UNAVAILABLE_ATTEMPTS = 5
 # The operations the store sends: each one is paced.
-_PACED = frozenset({"get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"})
+_PACED = frozenset(
+    {"get_item", "batch_get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"}
+)
 
 
 class ImportFailed(Exception):

@@ -14,6 +14,8 @@ Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_
   LEASE before the guard's or entry's own expiry): never a deactivated registration, never one missing
   while its lease says it must be live;
 - a registration id issued here names its creation instant, which is the registration's created_at;
+- a token's tombstone (TOKEN#<sha256>/TOMBSTONE) holds when a push provider declared it dead and its
+  expiry, that instant + the registration lifetime, and nothing else (no owner: it names no one);
 Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
@@ -67,6 +69,7 @@ _REGISTRATION_GUARD_FIELDS: FieldSpec = {
     "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at", "held_until")}
 }
 _ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
+_TOMBSTONE_FIELDS: FieldSpec = {"required": {"S": ("declared_dead_at",), "N": ("expires_at",)}}
 _LEASE = int(LEASE.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
     "required": {"S": ("id", "phone", "token", "created_at", "updated_at"), "N": ("expires_at",)},
@@ -182,6 +185,8 @@ def kind_of(key: Key) -> str:
         return "registration"
     if pk.startswith("OWNER#") and sk.startswith("LIVE#"):
         return "entry"
+    if pk.startswith("TOKEN#") and sk == "TOMBSTONE":
+        return "tombstone"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
@@ -225,6 +230,7 @@ class _Audit:
             "registration": self.registration,
             "entry": self.entry,
             "guard": self.registration_guard,
+            "tombstone": self.tombstone,
             "record": self.record,
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
@@ -234,6 +240,7 @@ class _Audit:
             "registration": self.registration_is_guarded_and_listed,
             "entry": self.entry_points_at_registration,
             "guard": self.guard_names_registration,
+            "tombstone": lambda key, item: None,  # names no registration: nothing to follow
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
@@ -369,6 +376,17 @@ class _Audit:
         if key[1] != "GUARD" or not _DIGEST.fullmatch(key[0].removeprefix("TOKEN#")):
             self.report("key-mismatch", key, "a token guard is TOKEN#<sha256>/GUARD")
             return False
+        return True
+
+    def tombstone(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _TOMBSTONE_FIELDS):
+            return False
+        if not _DIGEST.fullmatch(key[0].removeprefix("TOKEN#")):
+            self.report("key-mismatch", key, "a tombstone is TOKEN#<sha256>/TOMBSTONE")
+            return False
+        moments = self.stamps(key, item, ("declared_dead_at",))
+        if moments is not None:
+            self.expiry(key, item, "declared_dead_at", moments[0], self.registration_lifetime)
         return True
 
     def record(self, key: Key, item: Item) -> bool:

@@ -14,7 +14,7 @@ from push_registry.adoption import Adopted, Adoption, ExportedRecord
 from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
-from tests.api.helpers import live_devices, new_push_token, new_user
+from tests.api.helpers import live_devices, new_push_token, new_user, post
 from tests.api.invariants import check_invariants
 
 pytestmark = pytest.mark.integration
@@ -206,4 +206,39 @@ def test_a_newer_export_of_an_expired_row_without_creation_date_is_listed_and_se
     assert newer.outcome is Adopted.IMPORTED
     assert [device["id"] for device in live_devices(local_api, owner, make_token(owner))] == [kept_id]
     assert senders_look_up(local_api, owner) == [kept_id]
+    check_invariants(ddb_local)
+
+
+def test_a_token_a_provider_declared_dead_is_not_brought_back_by_an_import_under_another_user(
+    store: RegistrationStore, ddb_local: Any, local_api: str, make_token: Callable[..., str]
+) -> None:
+    """Issue 21 item 6: the per-owner rule did not see it, since the previous account's registration
+    was deleted when the token moved; the token's own tombstone does."""
+    token, previous, current = new_push_token(), new_user(), new_user()
+    exported = record(token, previous, days_ago=3, source="accounts", kept_id="65a1b2c3d4e5f60718293a4e")
+    assert Adoption(store).adopt(exported).outcome is Adopted.IMPORTED
+    # The camera app's upsert moves the token to the account now using it.
+    moved = post(
+        f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": token}, token=make_token(current)
+    )
+    assert moved.status_code == 200, moved.text
+    declared = post(
+        f"{local_api}/internal/tokens/invalidations",
+        {"invalidations": [{"token": token, "reason": "UNREGISTERED"}]},
+    )
+    assert declared.json() == {"results": [{"token": token, "status": "deactivated"}]}
+
+    # The export, older than the provider's answer, names the token under the previous account.
+    result = Adoption(store).adopt(exported)
+
+    assert result.outcome is Adopted.RETIRED
+    assert store.holder(token_digest(token), now()) is None
+    assert senders_look_up(local_api, previous) == []
+    check_invariants(ddb_local)
+    # An app registering the token again is evidence it lives: the API takes it, tombstone or not.
+    again = post(
+        f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": token}, token=make_token(current)
+    )
+    assert again.status_code == 200, again.text
+    assert store.holder(token_digest(token), now()) is not None
     check_invariants(ddb_local)

@@ -6,6 +6,8 @@
                                                                   {id, token_digest}
     token guard   pk=TOKEN#<sha256> sk=GUARD                     who holds the token: {owner, device_id,
                                                                   tenure, held_until}
+    tombstone     pk=TOKEN#<sha256> sk=TOMBSTONE                 a push provider declared the token dead:
+                                                                  {declared_dead_at}, no owner
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
 and its token's guard carry a lease instead: their `expires_at` is the registration's `lease_until`, at
@@ -58,6 +60,7 @@ from push_registry.storage.registration_items import (
     registration_key,
     registration_of,
     token_key,
+    tombstone_key,
 )
 from push_registry.storage.table import (
     GUARD,
@@ -67,6 +70,7 @@ from push_registry.storage.table import (
     call,
     code,
     n,
+    parse_time,
     s,
     stamp,
     transact,
@@ -436,15 +440,34 @@ class RegistrationStore:
     def deactivate(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Store the deactivated registration and free its token at once."""
         try:
-            self.transact(
-                [
-                    {"Put": self._put_registration_if_live(updated, current, now)},
-                    {"Delete": self._release_guard(current)},
-                    {"Delete": self._delete_entry(current)},
-                ]
-            )
+            self.transact(self._deactivation(current, updated, now))
         except Cancelled:
             raise DeviceNotFound() from None
+
+    def declare_dead(
+        self, current: Registration, updated: Registration, now: datetime, remembered_until: int
+    ) -> None:
+        """`deactivate`, for a token a push provider declared dead: in the same transaction its
+        tombstone says so (a later declaration replaces an earlier one) until `remembered_until`."""
+        tombstone: Item = {
+            "TableName": self._table,
+            "Item": {
+                **tombstone_key(current.token_digest),
+                "declared_dead_at": s(stamp(now)),
+                "expires_at": n(remembered_until),
+            },
+        }
+        try:
+            self.transact([*self._deactivation(current, updated, now), {"Put": tombstone}])
+        except Cancelled:
+            raise DeviceNotFound() from None
+
+    def _deactivation(self, current: Registration, updated: Registration, now: datetime) -> list[Item]:
+        return [
+            {"Put": self._put_registration_if_live(updated, current, now)},
+            {"Delete": self._release_guard(current)},
+            {"Delete": self._delete_entry(current)},
+        ]
 
     def deactivate_by_id(
         self, owner: str, registration_id: str, now: datetime, tenant: str | None = None
@@ -533,6 +556,23 @@ class RegistrationStore:
                 return None
             holder = again
         raise Unavailable() from Contention()
+
+    def get_and_declared_dead(
+        self, owner: str, digest: str, now: datetime
+    ) -> tuple[Registration | None, datetime | None]:
+        """`get`, and when a push provider last declared the token dead (None: no live tombstone), in
+        one request: the import asks both of every row it may write."""
+        key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
+        tombstone = tombstone_key(digest)
+        found = batch_get(self._client, self._table, [key, tombstone])
+        item = found.get((key["pk"]["S"], key["sk"]["S"]))
+        dead = found.get((tombstone["pk"]["S"], tombstone["sk"]["S"]))
+        if dead is not None and int(dead["expires_at"]["N"]) <= int(now.timestamp()):
+            dead = None  # expired, not yet deleted by TTL
+        return (
+            registration_of(item) if item else None,
+            parse_time(dead["declared_dead_at"]["S"]) if dead else None,
+        )
 
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
