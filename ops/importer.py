@@ -44,7 +44,9 @@ _HEAD_BYTES = 1 << 20
 _CHECKPOINT_EVERY_SECONDS = 1.0
 _UNAVAILABLE_ATTEMPTS = 5
 # The operations the store sends: each one is paced.
-_PACED = frozenset({"get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"})
+_PACED = frozenset(
+    {"get_item", "batch_get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"}
+)
 
 
 class ImportFailed(Exception):
@@ -273,9 +275,12 @@ class _Run:
         if not raw:
             return _Outcome(line, end, "blank")
         try:
-            record = record_of(self.source, json.loads(raw), utc_now())
+            row = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _rejected(line, end, "the line is not JSON", raw)
+        try:
+            # Apart from the parse above: a ValueError of a field's reader is not "the line is not JSON".
+            record = record_of(self.source, row, utc_now())
         except Rejected as rejected:
             return _rejected(line, end, rejected.reason, raw)
         except Inactive:

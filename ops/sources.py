@@ -8,6 +8,8 @@ The mapping of every source is documented in the README ("Adopting: import your 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from push_registry.registry import NewDevice
 _OWNER_MAX_LENGTH = 256
 # An export taken a moment ago on a host whose clock runs a little ahead is still fine.
 _CLOCK_SKEW = timedelta(minutes=5)
+_INT64 = re.compile(r"-?[0-9]{1,19}")
 
 
 class Rejected(Exception):
@@ -154,8 +157,8 @@ def _moment(row: Mapping[str, Any], name: str) -> datetime | None:
     value = row.get(name)
     if isinstance(value, dict) and "$date" in value:
         value = value["$date"]
-        if isinstance(value, dict) and isinstance(value.get("$numberLong"), str):
-            value = int(value["$numberLong"])
+        if isinstance(value, dict) and "$numberLong" in value:
+            value = _number_long(name, value["$numberLong"])
     if value is None:
         return None
     try:
@@ -171,3 +174,14 @@ def _moment(row: Mapping[str, Any], name: str) -> datetime | None:
     except (TypeError, ValueError, OverflowError, OSError):
         pass
     raise Rejected(f"{name} is not a date (ISO 8601, epoch seconds or milliseconds)")
+
+
+def _number_long(name: str, value: Any) -> int:
+    """Extended JSON's 64-bit integer: a decimal string (canonical mode), or a plain JSON integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    # Not int() alone: it also takes " 17", "1_7" and other scripts' digits, and raises ValueError
+    # (which the importer would have to tell from a line that is not JSON) for the rest.
+    if isinstance(value, str) and _INT64.fullmatch(value):
+        return int(value)
+    raise Rejected(f"{name}: $date.$numberLong {json.dumps(value)} is not a 64-bit integer")

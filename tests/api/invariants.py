@@ -15,6 +15,8 @@ Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_
   registration, never one missing
   while its lease says it must be live;
 - a registration id issued here names its creation instant, which is the registration's created_at;
+- a token's tombstone (TOKEN#<sha256>/TOMBSTONE) holds when a push provider declared it dead and its
+  expiry, that instant + the registration lifetime, and nothing else (no owner: it names no one);
 Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
@@ -68,6 +70,7 @@ _REGISTRATION_GUARD_FIELDS: FieldSpec = {
 }
 _ENTRY_FIELDS: FieldSpec = {"required": {"S": ("id", "token_digest"), "N": ("expires_at",)}}
 _POINTER_FIELDS: FieldSpec = {"required": {"S": ("token_digest", "created_at"), "N": ("expires_at",)}}
+_TOMBSTONE_FIELDS: FieldSpec = {"required": {"S": ("declared_dead_at",), "N": ("expires_at",)}}
 _LEASE = int(LEASE.total_seconds())
 _ENTRY_MARGIN = int(ENTRY_MARGIN.total_seconds())
 _RECORD_FIELDS: FieldSpec = {
@@ -186,6 +189,8 @@ def kind_of(key: Key) -> str:
         return "entry"
     if pk.startswith("OWNER#") and sk.startswith("ID#"):
         return "pointer"
+    if pk.startswith("TOKEN#") and sk == "TOMBSTONE":
+        return "tombstone"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
@@ -230,6 +235,7 @@ class _Audit:
             "entry": self.entry,
             "pointer": self.pointer,
             "guard": self.registration_guard,
+            "tombstone": self.tombstone,
             "record": self.record,
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
@@ -240,6 +246,7 @@ class _Audit:
             "entry": self.entry_points_at_registration,
             "pointer": self.pointer_names_registration,
             "guard": self.guard_names_registration,
+            "tombstone": lambda key, item: None,  # names no registration: nothing to follow
             "record": self.record_is_guarded,
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
@@ -388,6 +395,17 @@ class _Audit:
         if key[1] != "GUARD" or not _DIGEST.fullmatch(key[0].removeprefix("TOKEN#")):
             self.report("key-mismatch", key, "a token guard is TOKEN#<sha256>/GUARD")
             return False
+        return True
+
+    def tombstone(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _TOMBSTONE_FIELDS):
+            return False
+        if not _DIGEST.fullmatch(key[0].removeprefix("TOKEN#")):
+            self.report("key-mismatch", key, "a tombstone is TOKEN#<sha256>/TOMBSTONE")
+            return False
+        moments = self.stamps(key, item, ("declared_dead_at",))
+        if moments is not None:
+            self.expiry(key, item, "declared_dead_at", moments[0], self.registration_lifetime)
         return True
 
     def record(self, key: Key, item: Item) -> bool:

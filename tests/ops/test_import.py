@@ -204,7 +204,7 @@ def test_the_rate_bounds_requests_and_the_summary_reports_records_per_second(
 
         def __getattr__(self, name: str) -> Any:
             attribute = getattr(self._client, name)
-            if name not in {"get_item", "transact_write_items"}:
+            if name not in {"get_item", "batch_get_item", "transact_write_items"}:
                 return attribute
 
             def counted(**request: Any) -> Any:

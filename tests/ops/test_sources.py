@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ops.importer import ImportJob, run_import
+from ops.progress import Silent
 from ops.sources import SOURCES, Inactive, Rejected, record_of
 from push_registry.registration import Provider
 
@@ -128,3 +132,24 @@ def test_pigeons_row_needs_its_tenant() -> None:
 def test_invalid_rows_are_rejected_with_a_reason(source: str, row: Any, reason: str) -> None:
     with pytest.raises(Rejected, match=reason):
         record_of(SOURCES[source], row, NOW)
+
+
+@pytest.mark.parametrize("number", ["17x", "", " 17", "1.5e12", "1" * 20, None, True])
+def test_a_malformed_number_long_date_is_rejected_naming_the_field(tmp_path: Path, number: Any) -> None:
+    """`{"$date": {"$numberLong": ...}}` holds a decimal integer in a string: anything else is the row's
+    fault, and the rejects file says which field and what is wrong (not "the line is not JSON")."""
+    row = {
+        "account_id": "acct-1",
+        "device_token": "fcm_token_here",
+        "platform": "android",
+        "last_used_at": {"$date": {"$numberLong": number}},
+    }
+    export = tmp_path / "accounts.jsonl"
+    export.write_text(json.dumps(row) + "\n", encoding="utf-8")
+
+    # A rejected row never reaches the table: no client is needed.
+    summary = run_import(ImportJob(path=export, source="accounts", table="unused"), Silent(), object())
+
+    assert summary.counts.rejected == 1
+    (reject,) = [json.loads(line) for line in (tmp_path / "accounts.jsonl.rejects.jsonl").open()]
+    assert reject["reason"] == f"last_used_at: $date.$numberLong {json.dumps(number)} is not a 64-bit integer"

@@ -12,9 +12,15 @@ Bulk import (`push-registry import`) hands every exported record to `Adoption.ad
 - a token held by another registration (another source, another owner, or the same user's newer
   registration through the API) goes to the most recently used of the two; the other is reported;
 - a record older than the owner's own deactivated registration of that token (a device deleted or a
-  token invalidated since the export) is not brought back.
+  token invalidated since the export) is not brought back;
+- nor, whoever it names, a record last used before a push provider declared the token dead (the
+  token's tombstone, written by the invalidation): the registration the provider's answer
+  deactivated may have been another owner's, and the record's owner may hold nothing to compare.
+  An app registering the token through its API is not refused: the app has the token from the
+  provider's SDK now, which outweighs an answer about the past; an export only repeats the past.
 
-Store calls: `RegistrationStore.get`, `.add` (its TokenTaken names the holder) and `.take_over`.
+Store calls: `RegistrationStore.get_and_declared_dead`, `.get`, `.add` (its TokenTaken names the
+holder) and `.take_over`.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ class Adopted(StrEnum):
     WON = "won"  # the token was held by a less recently used registration, which it replaced
     LOST = "lost"  # the token is held by a more recently used registration, which stays
     EXPIRED = "expired"  # last used longer ago than the lifetime: not imported
-    RETIRED = "retired"  # the owner's registration of the token was deactivated after this last use
+    RETIRED = "retired"  # deactivated here since this last use: declared dead, or the owner's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,9 @@ class Adoption:
         digest = incoming.token_digest
         for _ in range(_ATTEMPTS):
             now = self._clock()
-            mine = self._store.get(record.owner, digest)
+            mine, declared_dead_at = self._store.get_and_declared_dead(record.owner, digest, now)
+            if declared_dead_at is not None and declared_dead_at >= incoming.last_used_at:
+                return AdoptionResult(Adopted.RETIRED)
             if mine is not None and not mine.active and mine.updated_at >= incoming.last_used_at:
                 return AdoptionResult(Adopted.RETIRED, other=mine)
             if mine is not None and mine.is_live(now):

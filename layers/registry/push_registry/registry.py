@@ -357,6 +357,10 @@ class Registry:
 
         False when no live registration holds it, which makes repeating an invalidation a no-op.
         `holder_read` is its holder as a batch read just found (saves reading it again).
+
+        With the deactivation, the token's tombstone: no import brings back a row of the token last
+        used before now, whoever the row names (`Adoption`). It lasts the registration lifetime, as
+        long as such a row could still be imported at all: any older one is expired by then.
         """
         digest = token_digest(token)
         for attempt in range(_STALE_READ_ATTEMPTS):
@@ -371,7 +375,12 @@ class Registry:
             if current is None:
                 return False
             try:
-                self._store.deactivate(current, replace(current, active=False, updated_at=now), now)
+                self._store.declare_dead(
+                    current,
+                    replace(current, active=False, updated_at=now),
+                    now,
+                    remembered_until=expiry_after(now, self._lifetime),
+                )
             except DeviceNotFound:
                 continue
             self._record(Metric.DEACTIVATIONS)

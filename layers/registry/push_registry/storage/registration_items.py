@@ -38,6 +38,8 @@ def pointer_key(registration_id: str) -> str:
     return f"{POINTER}{registration_id}"
 
 
+# The sort key of a token's tombstone, beside its guard in the token's partition (`tombstone_key`).
+TOMBSTONE = "TOMBSTONE"
 # How far a guard and a list entry may outlive their registration's expiry: a device in daily use
 # renews them (one heartbeat in two requests) once a week; an expired registration's stale guard and
 # entry stay at most that long, beside DynamoDB's own TTL delay.
@@ -74,6 +76,12 @@ def id_keys(registration_id: str) -> tuple[datetime, str] | None:
     except OverflowError:
         return None
     return created_at, raw[8:40].hex()
+
+
+def tombstone_key(digest: str) -> Item:
+    """Where a token's tombstone is: when a push provider last declared the token dead, and nothing
+    about who held it."""
+    return {"pk": s(token_key(digest)), "sk": s(TOMBSTONE)}
 
 
 def registration_key(owner: str, entry: Item) -> Item:

@@ -6,6 +6,8 @@
                                                                   {id, token_digest}
     token guard   pk=TOKEN#<sha256> sk=GUARD                     who holds the token: {owner, device_id,
                                                                   tenure, held_until}
+    tombstone     pk=TOKEN#<sha256> sk=TOMBSTONE                 a push provider declared the token dead:
+                                                                  {declared_dead_at}, no owner
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
 and its token's guard carry a lease instead: the guard's `expires_at` is the registration's `lease_until`,
@@ -37,7 +39,7 @@ deleted with the list entry), and an id of neither shape names nothing, without 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +54,7 @@ from push_registry.storage.registration_items import (
     LEASE,
     LISTED,
     entry_key,
+    entry_of,
     id_keys,
     new_id,
     owner_key,
@@ -60,6 +63,7 @@ from push_registry.storage.registration_items import (
     registration_key,
     registration_of,
     token_key,
+    tombstone_key,
 )
 from push_registry.storage.table import (
     GUARD,
@@ -70,6 +74,7 @@ from push_registry.storage.table import (
     code,
     key_id,
     n,
+    parse_time,
     s,
     stamp,
     transact,
@@ -101,7 +106,8 @@ class RegistrationStore:
         (created_at, id): (registrations, list entries skipped, whether more entries follow).
 
         Entries exist only for active registrations; one whose registration expired (TTL has not
-        deleted it yet, or its lease outlives the registration) is skipped and counted. A Query of
+        deleted it yet, or its lease outlives the registration), or that is not under the
+        registration's own created_at and id, is skipped and counted. A Query of
         `limit` + 1 entries, then one BatchGetItem of the first `limit` entries' registrations: the
         last entry only says whether more follow (it may turn out stale, and the next page empty).
         Reads again from the last entry only when skipped entries left the page short.
@@ -125,8 +131,10 @@ class RegistrationStore:
             stored = batch_get(self._client, self._table, [registration_key(owner, e) for e in looked])
             for entry in looked:
                 item = stored.get((owner_key(owner), token_key(entry["token_digest"]["S"])))
+                # Only the entry under the registration's own created_at and id: one left by an earlier
+                # creation date of the same id would list it twice.
                 registration = (
-                    registration_of(item) if item is not None and item["id"] == entry["id"] else None
+                    registration_of(item) if item is not None and entry_of(item) == entry["sk"]["S"] else None
                 )
                 if registration is not None and registration.is_live(now):
                     found.append(registration)
@@ -190,7 +198,12 @@ class RegistrationStore:
 
     def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
         """Take the token from a guard whose registration may have expired: atomically, only if the
-        registration the guard names is not live; TokenTaken otherwise."""
+        registration the guard names is not live; TokenTaken otherwise.
+
+        The owner's own expired registration is replaced, and its list entry deleted with it when the
+        new one's is another (a new id, or an import's row whose creation date is its last use): left,
+        it would list the registration twice, to the accounts GET and to senders, until its lease ends.
+        """
         taken, checks = self._stale_take(registration, guard, now)
         try:
             self.transact([taken, *checks, *self._listing(registration)])
@@ -207,6 +220,7 @@ class RegistrationStore:
         mine: Item = {"TableName": self._table, "Item": self._registration_item(registration)}
         if holder == registration.owner:  # the same item: the Put itself carries the check
             checks = [{"Put": {**mine, "ConditionExpression": not_live, "ExpressionAttributeValues": values}}]
+            checks += self._delete_replaced_entry(registration, holder_id)
         else:
             checks = [
                 {
@@ -223,6 +237,41 @@ class RegistrationStore:
         taken["ConditionExpression"] = "device_id = :holder_id"
         taken["ExpressionAttributeValues"] = {":holder_id": s(holder_id)}
         return {"Put": taken}, checks
+
+    def _delete_replaced_entry(self, registration: Registration, replaced_id: str) -> list[Item]:
+        """The Deletes of the list entry of the owner's registration `replaced_id` of the same token,
+        which `registration` replaces, unless the two share one key (the Put then overwrites it).
+
+        An id issued here names the creation instant its entry is keyed by. An id from elsewhere is
+        looked for among the owner's entries (one Query, only on this path): the registration itself
+        may be gone already, deleted by TTL while its guard and entry live on for their lease. A
+        Delete goes only for an entry of this token: any other would be another registration's, and
+        cancels the write.
+        """
+        keys = id_keys(replaced_id)
+        if keys is not None:
+            replaced = [entry_key(keys[0], replaced_id)]
+        else:
+            replaced = [
+                entry["sk"]["S"]
+                for entry in self._entries(registration.owner)
+                if entry["id"]["S"] == replaced_id and entry["token_digest"]["S"] == registration.token_digest
+            ]
+        if keys is None and replaced_id != registration.id:
+            replaced.append(pointer_key(replaced_id))  # a kept id's pointer goes with its entry
+        kept = entry_key(registration.created_at, registration.id)
+        return [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": s(owner_key(registration.owner)), "sk": s(sort_key)},
+                    "ConditionExpression": "attribute_not_exists(pk) OR token_digest = :digest",
+                    "ExpressionAttributeValues": {":digest": s(registration.token_digest)},
+                }
+            }
+            for sort_key in replaced
+            if sort_key != kept
+        ]
 
     def touch(
         self,
@@ -422,15 +471,34 @@ class RegistrationStore:
     def deactivate(self, current: Registration, updated: Registration, now: datetime) -> None:
         """Store the deactivated registration and free its token at once."""
         try:
-            self.transact(
-                [
-                    {"Put": self._put_registration_if_live(updated, current, now)},
-                    {"Delete": self._release_guard(current)},
-                    *self._unlisting(current),
-                ]
-            )
+            self.transact(self._deactivation(current, updated, now))
         except Cancelled:
             raise DeviceNotFound() from None
+
+    def declare_dead(
+        self, current: Registration, updated: Registration, now: datetime, remembered_until: int
+    ) -> None:
+        """`deactivate`, for a token a push provider declared dead: in the same transaction its
+        tombstone says so (a later declaration replaces an earlier one) until `remembered_until`."""
+        tombstone: Item = {
+            "TableName": self._table,
+            "Item": {
+                **tombstone_key(current.token_digest),
+                "declared_dead_at": s(stamp(now)),
+                "expires_at": n(remembered_until),
+            },
+        }
+        try:
+            self.transact([*self._deactivation(current, updated, now), {"Put": tombstone}])
+        except Cancelled:
+            raise DeviceNotFound() from None
+
+    def _deactivation(self, current: Registration, updated: Registration, now: datetime) -> list[Item]:
+        return [
+            {"Put": self._put_registration_if_live(updated, current, now)},
+            {"Delete": self._release_guard(current)},
+            *self._unlisting(current),
+        ]
 
     def deactivate_by_id(
         self, owner: str, registration_id: str, now: datetime, tenant: str | None = None
@@ -519,6 +587,23 @@ class RegistrationStore:
                 return None
             holder = again
         raise Unavailable() from Contention()
+
+    def get_and_declared_dead(
+        self, owner: str, digest: str, now: datetime
+    ) -> tuple[Registration | None, datetime | None]:
+        """`get`, and when a push provider last declared the token dead (None: no live tombstone), in
+        one request: the import asks both of every row it may write."""
+        key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
+        tombstone = tombstone_key(digest)
+        found = batch_get(self._client, self._table, [key, tombstone])
+        item = found.get((key["pk"]["S"], key["sk"]["S"]))
+        dead = found.get((tombstone["pk"]["S"], tombstone["sk"]["S"]))
+        if dead is not None and int(dead["expires_at"]["N"]) <= int(now.timestamp()):
+            dead = None  # expired, not yet deleted by TTL
+        return (
+            registration_of(item) if item else None,
+            parse_time(dead["declared_dead_at"]["S"]) if dead else None,
+        )
 
     def get(self, owner: str, digest: str) -> Registration | None:
         """The owner's registration of one token (by its digest), in any state."""
@@ -690,6 +775,23 @@ class RegistrationStore:
             "Item"
         )
         return item
+
+    def _entries(self, owner: str) -> Iterator[Item]:
+        """Every list entry of the owner's, newest first: only to find the entry of a replaced imported
+        registration whose pointer predates it (`_delete_replaced_entry`), never on a request's path."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
+            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.call("query", **request)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # ------------------------------------------------------------------ DynamoDB calls
 
