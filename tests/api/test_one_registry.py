@@ -147,3 +147,44 @@ def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
     holding = store.holding(token_digest(push), datetime.now(UTC))
     assert holding is not None
     assert holding.owner == user
+
+
+@pytest.mark.parametrize("api", ["accounts", "camera", "user-push-tokens", "pigeons"])
+def test_the_owner_re_registering_its_expired_imported_registrations_token_is_listed_once(
+    api: str, local_api: str, make_token: Callable[..., str], ddb_local: Any
+) -> None:
+    """Through each function, so its role is checked for the path: the replaced registration's list
+    entry is found through its kept id's pointer (a GetItem) and deleted in the same transaction."""
+    from push_registry.adoption import Adoption, ExportedRecord
+
+    push, user = new_push_token(), new_user()
+    past = datetime.now(UTC) - timedelta(days=31)
+    store = RegistrationStore(ddb_local.client, ddb_local.table_name)
+    exported = ExportedRecord(
+        owner=user,
+        device=NewDevice(token=push, platform="android"),
+        source="accounts",
+        last_used_at=past,
+        id="device-kept-from-the-old-backend",
+        created_at=past - timedelta(days=60),
+    )
+    Adoption(store, clock=lambda: past).adopt(exported)
+
+    path, body, headers = {
+        "accounts": (f"/api/accounts/{user}/devices", {"device_token": push, "platform": "android"}, {}),
+        "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
+        "user-push-tokens": (
+            "/v1/user-push-tokens/register",
+            {"push_token": push, "device_os": "Android"},
+            {},
+        ),
+        "pigeons": (
+            "/api/v1/pigeons/chat/devices",
+            {"token": push, "platform": "android"},
+            {"X-PUBLIC-KEY": "pk_local_pigeons"},
+        ),
+    }[api]
+    answer = post(f"{local_api}{path}", body, token=make_token(user, abilities=["backoffice"]), **headers)
+
+    assert answer.status_code in (200, 201), answer.text
+    assert len(live_devices(local_api, user, make_token(user))) == 1

@@ -279,3 +279,23 @@ def test_a_kept_import_id_is_found_at_an_issued_ids_cost_whatever_the_account_ho
     assert (meter.calls, meter.items_read) == (["GetItem", "GetItem", "TransactWriteItems"], 2)
     with pytest.raises(DeviceNotFound):
         registry.update_device("owner", kept, DeviceChange(device_info={"os_version": "18"}))
+
+
+@pytest.mark.parametrize("size", [1, LARGE])
+def test_re_registering_the_token_of_an_expired_imported_registration_reads_no_list_entry(
+    registry: Registry, meter: Meter, size: int
+) -> None:
+    """The expired registration's entry is found through its kept id's pointer, not among every entry."""
+
+    account(registry, "owner", size)
+    kept = imported(registry, "owner", "device-kept-from-the-old-backend")
+    registry._clock.advance(days=30)  # type: ignore[attr-defined]  # expired; guard and entry on lease
+    meter.reset()
+
+    again = registry.register_device("owner", NewDevice("owner-imported-token", "android"), "accounts")
+
+    assert "Query" not in meter.calls, meter.calls
+    assert meter.items_read <= 2, meter.calls  # the refused guard's image is not a read; the pointer is
+    listed = [d.id for d in registry.list_devices("owner", limit=100).devices]
+    assert again.id in listed
+    assert kept not in listed

@@ -242,15 +242,20 @@ class RegistrationStore:
         """The Deletes of the list entry of the owner's registration `replaced_id` of the same token,
         which `registration` replaces, unless the two share one key (the Put then overwrites it).
 
-        An id issued here names the creation instant its entry is keyed by. An id from elsewhere is
-        looked for among the owner's entries (one Query, only on this path): the registration itself
-        may be gone already, deleted by TTL while its guard and entry live on for their lease. A
-        Delete goes only for an entry of this token: any other would be another registration's, and
-        cancels the write.
+        An id issued here names the creation instant its entry is keyed by; an id kept by an import, its
+        pointer (one GetItem: the registration itself may be gone already, deleted by TTL while its
+        entry and pointer live on). Only a kept id imported before pointers existed is looked for among
+        the owner's entries (one Query). A Delete goes only for an entry of this token: any other would
+        be another registration's, and cancels the write.
         """
         keys = id_keys(replaced_id)
+        pointer = None
+        if keys is None:
+            pointer = self._get({"pk": s(owner_key(registration.owner)), "sk": s(pointer_key(replaced_id))})
         if keys is not None:
             replaced = [entry_key(keys[0], replaced_id)]
+        elif pointer is not None and pointer["token_digest"]["S"] == registration.token_digest:
+            replaced = [entry_key(parse_time(pointer["created_at"]["S"]), replaced_id)]
         else:
             replaced = [
                 entry["sk"]["S"]
@@ -777,8 +782,8 @@ class RegistrationStore:
         return item
 
     def _entries(self, owner: str) -> Iterator[Item]:
-        """Every list entry of the owner's, newest first: only to find the entry of a replaced imported
-        registration whose pointer predates it (`_delete_replaced_entry`), never on a request's path."""
+        """Every list entry of the owner's, newest first: only to find the entry of a replaced
+        registration imported before pointers existed (`_delete_replaced_entry`)."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
