@@ -125,21 +125,7 @@ def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
     )
     assert store.holder(token_digest(push), datetime.now(UTC)) is not None  # the guard outlives it
 
-    requests_by_api = {
-        "accounts": (f"/api/accounts/{user}/devices", {"device_token": push, "platform": "android"}, {}),
-        "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
-        "user-push-tokens": (
-            "/v1/user-push-tokens/register",
-            {"push_token": push, "device_os": "Android"},
-            {},
-        ),
-        "pigeons": (
-            "/api/v1/pigeons/chat/devices",
-            {"token": push, "platform": "android"},
-            {"X-PUBLIC-KEY": "pk_local_pigeons"},
-        ),
-    }
-    path, body, headers = requests_by_api[api]
+    path, body, headers = registering(api, user, push)
     answer = post(f"{local_api}{path}", body, token=make_token(user, abilities=["backoffice"]), **headers)
 
     assert answer.status_code in (200, 201), answer.text
@@ -170,7 +156,16 @@ def test_the_owner_re_registering_its_expired_imported_registrations_token_is_li
     )
     Adoption(store, clock=lambda: past).adopt(exported)
 
-    path, body, headers = {
+    path, body, headers = registering(api, user, push)
+    answer = post(f"{local_api}{path}", body, token=make_token(user, abilities=["backoffice"]), **headers)
+
+    assert answer.status_code in (200, 201), answer.text
+    assert len(live_devices(local_api, user, make_token(user))) == 1
+
+
+def registering(api: str, user: str, push: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """(path, body, headers) of a registration of `push` for `user` through one of the four client APIs."""
+    return {
         "accounts": (f"/api/accounts/{user}/devices", {"device_token": push, "platform": "android"}, {}),
         "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
         "user-push-tokens": (
@@ -184,7 +179,3 @@ def test_the_owner_re_registering_its_expired_imported_registrations_token_is_li
             {"X-PUBLIC-KEY": "pk_local_pigeons"},
         ),
     }[api]
-    answer = post(f"{local_api}{path}", body, token=make_token(user, abilities=["backoffice"]), **headers)
-
-    assert answer.status_code in (200, 201), answer.text
-    assert len(live_devices(local_api, user, make_token(user))) == 1
