@@ -17,6 +17,9 @@ Registrations, their token guards and list entries (OWNER#<owner>/LIVE#<created_
 - a registration id issued here names its creation instant, which is the registration's created_at;
 - a token's tombstone (TOKEN#<sha256>/TOMBSTONE) holds when a push provider declared it dead and its
   expiry, that instant + the registration lifetime, and nothing else (no owner: it names no one);
+- an owner's roster (OWNER#<owner>/ROSTER) names every live, active registration of the owner, under
+  its created_at, and no more members than the cap; no owner has more live, active registrations than
+  MaxDevicesPerUser (when it is not 0);
 Pre-signup records and their guards:
 - every live PRESIGNUP_TOKEN guard names a live record of its phone holding that token;
 - every live record is named by its token's guard and, when it has a device id, by its device guard;
@@ -80,6 +83,7 @@ _RECORD_FIELDS: FieldSpec = {
 _DEVICE_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id",), "N": ("expires_at",)}}
 _PRESIGNUP_GUARD_FIELDS: FieldSpec = {"required": {"S": ("record_id", "phone"), "N": ("expires_at",)}}
 _ROSTER_FIELDS: FieldSpec = {"required": {"S": ("version",), "N": ("expires_at",)}}
+_OWNER_ROSTER_FIELDS: FieldSpec = {"required": {"M": ("members",), "N": ("version", "expires_at")}}
 
 
 @dataclass(frozen=True, order=True)
@@ -109,9 +113,12 @@ def violations(
     now: int,
     registration_lifetime: timedelta = timedelta(days=30),
     presignup_lifetime: timedelta = timedelta(hours=24),
+    max_devices_per_user: int = 0,
 ) -> list[Violation]:
     """Every broken invariant of this dump, as seen at epoch second `now`."""
-    return _Audit(list(items), now, registration_lifetime, presignup_lifetime).run()
+    audit = _Audit(list(items), now, registration_lifetime, presignup_lifetime)
+    audit.max_devices_per_user = max_devices_per_user
+    return audit.run()
 
 
 def audit(ddb_local: Any, table_name: str | None = None) -> tuple[list[Item], list[Violation]]:
@@ -123,6 +130,7 @@ def audit(ddb_local: Any, table_name: str | None = None) -> tuple[list[Item], li
         int(time.time()),
         timedelta(days=config.registration_ttl_days),
         timedelta(hours=config.presignup_ttl_hours),
+        config.max_devices_per_user,
     )
     return items, found
 
@@ -146,6 +154,10 @@ def check_invariants(
             f"{listing}"
         )
     return items
+
+
+def key_of(item: Item) -> Key:
+    return item["pk"]["S"], item["sk"]["S"]
 
 
 def is_live(item: Item, now: int) -> bool:
@@ -191,6 +203,8 @@ def kind_of(key: Key) -> str:
         return "pointer"
     if pk.startswith("TOKEN#") and sk == "TOMBSTONE":
         return "tombstone"
+    if pk.startswith("OWNER#") and sk == "ROSTER":
+        return "owner-roster"
     if pk.startswith("TOKEN#"):
         return "guard"
     if pk.startswith("PHONE#") and sk.startswith("PRESIGNUP#"):
@@ -214,6 +228,7 @@ class _Audit:
         self.registration_lifetime = int(registration_lifetime.total_seconds())
         self.presignup_lifetime = int(presignup_lifetime.total_seconds())
         self.found: list[Violation] = []
+        self.max_devices_per_user = 0
         self.items: dict[Key, Item] = {}
         for item in items:
             pk, sk = item.get("pk", {}).get("S"), item.get("sk", {}).get("S")
@@ -240,6 +255,7 @@ class _Audit:
             "device-guard": self.device_guard,
             "presignup-guard": self.presignup_guard,
             "phone-roster": lambda key, item: self.fields(key, item, _ROSTER_FIELDS),
+            "owner-roster": self.owner_roster,
         }
         links: dict[str, Callable[[Key, Item], None]] = {
             "registration": self.registration_is_guarded_and_listed,
@@ -251,6 +267,7 @@ class _Audit:
             "device-guard": self.device_guard_names_record,
             "presignup-guard": self.token_guard_names_record,
             "phone-roster": lambda key, item: None,  # a version only: nothing to follow
+            "owner-roster": lambda key, item: None,  # followed below, expired or not
         }
         usable: dict[Key, Item] = {}
         for key, item in self.items.items():
@@ -267,7 +284,43 @@ class _Audit:
             if is_live(item, self.now):
                 links[kind_of(key)](key, item)
         self.no_shared_tokens()
+        self.owners_within_the_cap()
         return sorted(self.found)
+
+    def owner_roster(self, key: Key, item: Item) -> bool:
+        if not self.fields(key, item, _OWNER_ROSTER_FIELDS):
+            return False
+        for member, created in item["members"]["M"].items():
+            if set(created) != {"S"} or self.stamps(key, {"c": created}, ("c",)) is None:
+                self.report("bad-roster", key, f"member {member!r} has no created_at stamp")
+                return False
+        return True
+
+    def owners_within_the_cap(self) -> None:
+        """A roster, stored (the service counts one that expired but is not yet deleted), names every
+        live, active registration of its owner; and no owner is above the cap."""
+        by_owner: dict[str, list[Item]] = {}
+        for k, item in self.items.items():
+            if kind_of(k) == "registration" and is_live(item, self.now):
+                by_owner.setdefault(k[0], []).append(item)
+        for pk, live in by_owner.items():
+            if self.max_devices_per_user and len(live) > self.max_devices_per_user:
+                self.report(
+                    "over-the-cap",
+                    (pk, "*"),
+                    f"{len(live)} live registrations, cap {self.max_devices_per_user}",
+                )
+            roster = self.items.get((pk, "ROSTER"))
+            if roster is None:
+                continue
+            members = roster["members"]["M"]
+            if self.max_devices_per_user and len(members) > self.max_devices_per_user:
+                self.report("over-the-cap", (pk, "ROSTER"), f"{len(members)} members")
+            for registration in live:
+                if members.get(registration["id"]["S"]) != registration["created_at"]:
+                    self.report(
+                        "not-in-roster", key_of(registration), "a live registration the roster does not name"
+                    )
 
     # ------------------------------------------------------------------ shapes
 

@@ -135,11 +135,13 @@ class HandedOnMeanwhile(RegistrationStore):
         super().__init__(client, table)
         self.meanwhile: Callable[[], object] | None = None
 
-    def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
+    def take_over(
+        self, current: Registration, updated: Registration, now: datetime, *, yield_to_newer: bool = False
+    ) -> list[Registration]:
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
-        super().take_over(current, updated, now)
+        return super().take_over(current, updated, now, yield_to_newer=yield_to_newer)
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,13 @@ Bulk import (`push-registry import`) hands every exported record to `Adoption.ad
   token's tombstone, written by the invalidation): the registration the provider's answer
   deactivated may have been another owner's, and the record's owner may hold nothing to compare.
   An app registering the token through its API is not refused: the app has the token from the
-  provider's SDK now, which outweighs an answer about the past; an export only repeats the past.
+  provider's SDK now, which outweighs an answer about the past; an export only repeats the past;
+- an owner keeps at most the store's `max_devices_per_user` live registrations, as through an API: a
+  record evicts the owner's least recently used, unless every one of the cap's was used after it; then
+  the record is not imported (`capped`), so the order of the file never decides which devices stay.
 
 Store calls: `RegistrationStore.get_and_declared_dead`, `.get`, `.add` (its TokenTaken names the
-holder) and `.take_over`.
+holder, its BeyondTheCap the cap) and `.take_over`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from push_registry.errors import DeviceNotFound, TokenTaken, Unavailable
+from push_registry.errors import BeyondTheCap, DeviceNotFound, TokenTaken, Unavailable
 from push_registry.registration import (
     Registration,
     expiry_after,
@@ -58,6 +61,7 @@ class Adopted(StrEnum):
     LOST = "lost"  # the token is held by a more recently used registration, which stays
     EXPIRED = "expired"  # last used longer ago than the lifetime: not imported
     RETIRED = "retired"  # deactivated here since this last use: declared dead, or the owner's own
+    CAPPED = "capped"  # the owner keeps MaxDevicesPerUser registrations, all used since: not imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class AdoptionResult:
     outcome: Adopted
     registration: Registration | None = None
     other: Registration | None = None  # on WON the replaced registration, on LOST the one that stays
+    evicted: tuple[Registration, ...] = ()  # the owner's least recently used, beyond the store's cap
 
 
 class Adoption:
@@ -110,8 +115,10 @@ class Adoption:
                 holder = mine
             else:
                 try:
-                    self._store.add(incoming, now)
-                    return AdoptionResult(Adopted.IMPORTED, incoming)
+                    evicted = self._store.add(incoming, now, yield_to_newer=True)
+                    return AdoptionResult(Adopted.IMPORTED, incoming, evicted=tuple(evicted))
+                except BeyondTheCap:
+                    return AdoptionResult(Adopted.CAPPED, incoming)
                 except TokenTaken as taken:
                     if taken.holder is None:
                         continue
@@ -138,12 +145,14 @@ class Adoption:
         try:
             # The same owner's registration is replaced in place, another owner's deleted; either way
             # the guard moves to the record's registration in the same transaction.
-            self._store.take_over(holder, incoming, now)
+            evicted = tuple(self._store.take_over(holder, incoming, now, yield_to_newer=True))
         except DeviceNotFound:
             return None
+        except BeyondTheCap:
+            return AdoptionResult(Adopted.CAPPED, incoming, other=holder)
         if same_record:
-            return AdoptionResult(Adopted.REFRESHED, incoming)
-        return AdoptionResult(Adopted.WON, incoming, other=holder)
+            return AdoptionResult(Adopted.REFRESHED, incoming, evicted=evicted)
+        return AdoptionResult(Adopted.WON, incoming, other=holder, evicted=evicted)
 
     def registration_of(self, record: ExportedRecord) -> Registration:
         """The registration the record becomes: its own dates, its id or one derived from it."""

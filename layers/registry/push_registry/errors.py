@@ -113,6 +113,12 @@ class DeviceNotFound(RegistryError):
     """No live registration with that id belongs to the caller."""
 
 
+class BeyondTheCap(RegistryError):
+    """The owner keeps MaxDevicesPerUser live registrations, each used more recently than the one to
+    add, which is therefore not added. Only an import's record can be: a registration through an API is
+    used now, the most recently of all, and evicts the least recently used instead."""
+
+
 class RateLimited(RegistryError):
     """Too many requests for one key in the current window."""
 

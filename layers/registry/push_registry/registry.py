@@ -110,7 +110,7 @@ class Registry:
         """Create a registration; TokenTaken when a live registration (anyone's) holds the token."""
         now = self._clock()
         registration = self._new(owner, device, source, now)
-        self._store.add(registration, now)
+        self._evicted(self._store.add(registration, now))
         self._record(Metric.REGISTRATIONS_CREATED)
         return registration
 
@@ -181,7 +181,7 @@ class Registry:
             now = self._clock()
             fresh = self._new(owner, device, source, now)
             try:
-                self._store.add(fresh, now)
+                self._evicted(self._store.add(fresh, now))
                 self._record(Metric.REGISTRATIONS_CREATED)
                 return fresh, Outcome.CREATED
             except TokenTaken as taken:
@@ -207,12 +207,18 @@ class Registry:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
                 else:
-                    self._store.take_over(current, updated, now)
+                    self._evicted(self._store.take_over(current, updated, now))
             except DeviceNotFound:
                 lost = _LostHandOver((holder, holder_id), tenure, updated) if tenure is not None else None
                 continue
             return self._handed_on(updated, holder, owner, keep_id)
         raise Unavailable() from Contention()
+
+    def _evicted(self, evicted: list[Registration]) -> None:
+        """The user's least recently used registrations, deactivated to keep the cap: their devices'
+        next heartbeat is a 404, and the app registers again."""
+        for _ in evicted:
+            self._record(Metric.REGISTRATIONS_EVICTED)
 
     def _handed_on(
         self, updated: Registration, holder: str, owner: str, keep_id: bool

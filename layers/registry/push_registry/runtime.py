@@ -53,7 +53,7 @@ def _client() -> object:
 @cache
 def registry() -> Registry:
     config = settings()
-    store = RegistrationStore(_client(), config.table_name)
+    store = RegistrationStore(_client(), config.table_name, max_devices_per_user=config.max_devices_per_user)
     return Registry(store, lifetime=timedelta(days=config.registration_ttl_days), record=count)
 
 

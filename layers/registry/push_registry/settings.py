@@ -58,6 +58,8 @@ class Settings:
     # More than the 7-day lease of a registration's guard and list entry (storage.registration_items.LEASE):
     # a lifetime within it lets a heartbeat's blind write revive a registration whose token was taken.
     registration_ttl_days: int = _bounded(30, 8, 365)
+    # Live registrations one user keeps: one beyond it evicts the user's least recently used (0: no cap).
+    max_devices_per_user: int = _bounded(20, 0, 1000)
     list_default_limit: int = _bounded(20, 1)
     list_max_limit: int = _bounded(100, 1, 1000)
     max_body_bytes: int = _bounded(16 * 1024, 1024)

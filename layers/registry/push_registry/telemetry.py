@@ -14,6 +14,7 @@ class Metric(StrEnum):
     REGISTRATIONS_MOVED = "RegistrationsMoved"  # a token changed hands: another owner held it
     TOKEN_CONFLICTS = "TokenConflicts"  # noqa: S105 - 409: the token is held by a live registration
     DEACTIVATIONS = "Deactivations"
+    REGISTRATIONS_EVICTED = "RegistrationsEvicted"  # deactivated for a new one beyond the user's cap
     VALIDATION_FAILURES = "ValidationFailures"
     AUTH_FAILURES = "AuthFailures"
     RATE_LIMITED = "RateLimitedRequests"

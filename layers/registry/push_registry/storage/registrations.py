@@ -8,6 +8,8 @@
                                                                   tenure, held_until}
     tombstone     pk=TOKEN#<sha256> sk=TOMBSTONE                 a push provider declared the token dead:
                                                                   {declared_dead_at}, no owner
+    owner roster  pk=OWNER#<owner>  sk=ROSTER                    the owner's registrations, for the cap:
+                                                                  {members: {id: created_at}, version}
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
 and its token's guard carry a lease instead: the guard's `expires_at` is the registration's `lease_until`,
@@ -34,6 +36,20 @@ registrations they point at. A registration id issued here names its keys (creat
 digest at creation, and 32 random bits, base64url), so a by-id call reads or writes the registration
 without reading anything first; an id an import kept is found through its pointer (ID#<id>, written and
 deleted with the list entry), and an id of neither shape names nothing, without a read.
+
+The roster keeps an owner within `max_devices_per_user` live registrations (0: no cap, no roster).
+Only a write that gives the owner a registration it did not have (`add`, the stale-guard take,
+`take_over` to another owner or to a new id) touches it, in its own transaction: deactivations,
+heartbeats, refreshes and token moves (which keep id and created_at) do not, so they cost what they
+did. A member may have stopped being live since (deactivated, expired, taken by another owner): the
+roster over-counts, never under-counts, as long as every new registration passes through it. So the
+common case is one more Update in the transaction, conditioned on room (`size(members) < cap`); when
+there is none, the members are read back (their list entries, whose keys the id and created_at name,
+then their registrations), those no longer live pruned, and the least recently used live one evicted
+(deactivated as `deactivate` does) in the transaction that adds the new one, conditioned on the
+roster's version as read. Concurrent additions for one owner serialise on the roster item. A roster
+missing (a new owner, a roster TTL deleted while heartbeats kept its members alive) is seeded from the
+list entries, which are the authoritative list of active registrations.
 """
 
 from __future__ import annotations
@@ -46,7 +62,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from push_registry.errors import Contention, DeviceNotFound, TokenTaken, Unavailable
+from push_registry.errors import BeyondTheCap, Contention, DeviceNotFound, TokenTaken, Unavailable
 from push_registry.registration import Registration, RegistrationFields, is_keepable_id
 from push_registry.storage.owner_data import OwnerData
 from push_registry.storage.registration_items import (
@@ -67,6 +83,7 @@ from push_registry.storage.registration_items import (
 )
 from push_registry.storage.table import (
     GUARD,
+    ROSTER,
     Cancelled,
     Item,
     batch_get,
@@ -80,18 +97,31 @@ from push_registry.storage.table import (
     transact,
 )
 
+# Rounds of read-the-roster-then-write before a crowd of registrations for one owner answers 503.
+_ADMISSION_ATTEMPTS = 6
+# At most this many evicted by one registration (25 transaction items at 4 each, within DynamoDB's
+# 100): after the cap is lowered, an owner above it shrinks by this much per registration.
+_MAX_EVICTIONS = 20
+
 
 class RegistrationStore:
     """Registrations, their list entries and their token guards in one DynamoDB table.
 
     `lease`: how far beyond a registration's expiry its guard and list entry may live (see above).
+    `max_devices_per_user`: live registrations an owner keeps; 0 for no cap (see the owner roster).
     """
 
     def __init__(
-        self, client: Any, table_name: str, lease: timedelta = LEASE, entry_margin: timedelta = ENTRY_MARGIN
+        self,
+        client: Any,
+        table_name: str,
+        lease: timedelta = LEASE,
+        entry_margin: timedelta = ENTRY_MARGIN,
+        max_devices_per_user: int = 0,
     ) -> None:
         self._client = client
         self._table = table_name
+        self.max_devices_per_user = max_devices_per_user
         self.lease = lease
         self._lease = int(lease.total_seconds())
         self._entry_margin = int(entry_margin.total_seconds())
@@ -175,28 +205,35 @@ class RegistrationStore:
 
     # ------------------------------------------------------------------ writes
 
-    def add(self, registration: Registration, now: datetime) -> None:
+    def add(
+        self, registration: Registration, now: datetime, *, yield_to_newer: bool = False
+    ) -> list[Registration]:
         """Store a new registration and take its token; TokenTaken if a live registration holds it.
 
         A token whose guard names a registration that is no longer live is taken in a second
-        transaction, which checks that atomically.
+        transaction, which checks that atomically. The owner's registrations evicted to keep the cap;
+        `yield_to_newer` (an import's record): BeyondTheCap instead when all the cap's are used later.
         """
         try:
-            self.transact(
+            return self._admit(
                 [
                     {"Put": self._put_guard(registration, now)},
                     {"Put": {"TableName": self._table, "Item": self._registration_item(registration)}},
                     *self._listing(registration),
-                ]
+                ],
+                registration,
+                now,
+                yield_to_newer=yield_to_newer,
             )
-            return
         except Cancelled as cancelled:
             guard = cancelled.items[0]
         if guard is None or int(guard.get("held_until", {"N": "0"})["N"]) > int(now.timestamp()):
             raise _taken(guard, registration.owner)  # its holder is certainly live
-        self._take_from_stale(registration, guard, now)
+        return self._take_from_stale(registration, guard, now, yield_to_newer)
 
-    def _take_from_stale(self, registration: Registration, guard: Item, now: datetime) -> None:
+    def _take_from_stale(
+        self, registration: Registration, guard: Item, now: datetime, yield_to_newer: bool = False
+    ) -> list[Registration]:
         """Take the token from a guard whose registration may have expired: atomically, only if the
         registration the guard names is not live; TokenTaken otherwise.
 
@@ -206,7 +243,12 @@ class RegistrationStore:
         """
         taken, checks = self._stale_take(registration, guard, now)
         try:
-            self.transact([taken, *checks, *self._listing(registration)])
+            return self._admit(
+                [taken, *checks, *self._listing(registration)],
+                registration,
+                now,
+                yield_to_newer=yield_to_newer,
+            )
         except Cancelled as cancelled:
             raise _stale_take_refused(cancelled, 0, guard, registration.owner) from None
 
@@ -615,12 +657,14 @@ class RegistrationStore:
         item = self._get({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
         return registration_of(item) if item else None
 
-    def take_over(self, current: Registration, updated: Registration, now: datetime) -> None:
+    def take_over(
+        self, current: Registration, updated: Registration, now: datetime, *, yield_to_newer: bool = False
+    ) -> list[Registration]:
         """Hand a live registration's token to `updated` (another owner, or a new id for the same one).
 
         The old registration disappears and the guard names the new holder, atomically; the guard's
         tenure is kept (the token is handed on, never free). DeviceNotFound when `current` no longer
-        holds the token.
+        holds the token. The new holder's registrations evicted to keep its cap.
         """
         guard: Item = {
             "TableName": self._table,
@@ -645,11 +689,153 @@ class RegistrationStore:
                 {"Delete": self._delete_registration_if_live(current, now)},
                 {"Put": {"TableName": self._table, "Item": self._registration_item(updated)}},
             ]
-        parts += self._relisting(current, updated)
+        parts = [{"Update": guard}, *parts, *self._relisting(current, updated)]
         try:
-            self.transact([{"Update": guard}, *parts])
+            if current.owner != updated.owner:
+                return self._admit(parts, updated, now, yield_to_newer=yield_to_newer)
+            if current.id != updated.id:
+                return self._admit(parts, updated, now, leaving=current, yield_to_newer=yield_to_newer)
+            self.transact(parts)  # the same registration, used again: the roster is unchanged
         except Cancelled:
             raise DeviceNotFound() from None
+        return []
+
+    # ------------------------------------------------------------------ the owner's cap
+
+    def _admit(
+        self,
+        parts: list[Item],
+        registration: Registration,
+        now: datetime,
+        leaving: Registration | None = None,
+        yield_to_newer: bool = False,
+    ) -> list[Registration]:
+        """Run `parts`, which give `registration.owner` the new `registration` (in place of `leaving`,
+        the owner's own, when given), within the owner's cap: the registrations evicted for room.
+
+        Cancelled as the parts alone would raise it (their positions unchanged) when one of them failed.
+        """
+        if not self.max_devices_per_user:
+            self.transact(parts)
+            return []
+        at = len(parts)
+        try:
+            self.transact([*parts, {"Update": self._roster_room(registration, leaving)}])
+            return []
+        except Cancelled as cancelled:
+            if any(cancelled.failed[:at]):
+                raise
+            roster = cancelled.items[at]  # None: no roster yet
+        for _ in range(_ADMISSION_ATTEMPTS):
+            put, evicted = self._admission(roster, registration, leaving, now, yield_to_newer)
+            evictions = [part for gone in evicted for part in self._eviction(gone, now)]
+            try:
+                self.transact([*parts, {"Put": put}, *evictions])
+                return evicted
+            except Cancelled as cancelled:
+                if any(cancelled.failed[:at]):
+                    raise
+                # The roster changed meanwhile (its old image), or an evicted one did: read again.
+                roster = cancelled.items[at] if cancelled.failed[at] else self._get(_roster_key(registration))
+        raise Unavailable(cause=Contention.__name__) from Contention()
+
+    def _roster_room(self, registration: Registration, leaving: Registration | None) -> Item:
+        """The roster gains `registration` (and loses `leaving`), if it exists and has room for it."""
+        names = {"#new": registration.id}
+        values: dict[str, Any] = {
+            ":created": s(stamp(registration.created_at)),
+            ":one": n(1),
+            ":cap": n(self.max_devices_per_user),
+            ":expires": n(self._entry_expiry(registration)),
+        }
+        update = "SET members.#new = :created, version = version + :one, expires_at = :expires"
+        # A member already (an import's kept id, re-added) or in place of one: the count does not grow.
+        room = "size(members) < :cap OR attribute_exists(members.#new)"
+        if leaving is not None:
+            names["#old"] = leaving.id
+            update += " REMOVE members.#old"
+            room += " OR attribute_exists(members.#old)"
+        return {
+            "TableName": self._table,
+            "Key": _roster_key(registration),
+            "UpdateExpression": update,
+            "ConditionExpression": f"attribute_exists(pk) AND ({room})",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _admission(
+        self,
+        roster: Item | None,
+        registration: Registration,
+        leaving: Registration | None,
+        now: datetime,
+        yield_to_newer: bool,
+    ) -> tuple[Item, list[Registration]]:
+        """The roster's Put, conditioned on its version as read, and whom it evicts: of the members
+        still live (other than `registration` and `leaving`), the least recently used beyond the cap.
+        With `yield_to_newer`, BeyondTheCap when the cap's others were all used after `registration`."""
+        owner = registration.owner
+        if roster is None:
+            entries = list(self._entries(owner))
+        else:
+            keys = [
+                {"pk": s(owner_key(owner)), "sk": s(entry_key(parse_time(created["S"]), member))}
+                for member, created in roster.get("members", {}).get("M", {}).items()
+            ]
+            entries = list(batch_get(self._client, self._table, keys).values())
+        stored = batch_get(self._client, self._table, [registration_key(owner, e) for e in entries])
+        mine = (owner_key(owner), token_key(registration.token_digest))
+        others = []
+        for entry in entries:
+            item = stored.get((owner_key(owner), token_key(entry["token_digest"]["S"])))
+            if item is None or item["id"] != entry["id"] or key_id(item) == mine:
+                continue  # gone, replaced, or the key the new registration is written to
+            member = registration_of(item)
+            if (
+                member.is_live(now)
+                and member.id != registration.id
+                and (leaving is None or member.id != leaving.id)
+            ):
+                others.append(member)
+        # A registration through an API is the request's own use, the latest: it stays, whatever the
+        # others' clocks wrote. An import's record stays only among the cap's most recently used.
+        newer = sum(member.last_used_at > registration.last_used_at for member in others)
+        if yield_to_newer and newer >= self.max_devices_per_user:
+            raise BeyondTheCap()
+        others.sort(key=lambda member: (member.last_used_at, member.id))
+        evicted = others[: min(max(0, len(others) + 1 - self.max_devices_per_user), _MAX_EVICTIONS)]
+        kept = [*others[len(evicted) :], registration]
+        put: Item = {
+            "TableName": self._table,
+            "Item": {
+                **_roster_key(registration),
+                "members": {"M": {member.id: s(stamp(member.created_at)) for member in kept}},
+                "version": n(int(roster["version"]["N"]) + 1 if roster is not None else 1),
+                # As long as any member's list entry: a roster TTL deleted later is seeded again.
+                "expires_at": n(max(self._entry_expiry(member) for member in kept)),
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if roster is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :seen"
+            put["ExpressionAttributeValues"] = {":seen": roster["version"]}
+        return put, evicted
+
+    def _eviction(self, evicted: Registration, now: datetime) -> list[Item]:
+        """Deactivate a registration as `deactivate` does: only if unchanged since read."""
+        return [
+            {
+                "Put": self._put_registration_if_live(
+                    replace(evicted, active=False, updated_at=now), evicted, now
+                )
+            },
+            {"Delete": self._release_guard(evicted)},
+            *self._unlisting(evicted),
+        ]
 
     # ------------------------------------------------------------------ transaction parts
 
@@ -782,8 +968,8 @@ class RegistrationStore:
         return item
 
     def _entries(self, owner: str) -> Iterator[Item]:
-        """Every list entry of the owner's, newest first: only to find the entry of a replaced
-        registration imported before pointers existed (`_delete_replaced_entry`)."""
+        """Every list entry of the owner's, newest first: to find the entry of a replaced registration
+        imported before pointers existed (`_delete_replaced_entry`), and to seed a missing roster."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
@@ -813,6 +999,10 @@ class RegistrationStore:
 
     def erase_owner(self, owner: str) -> dict[str, int]:
         return self._owner_data.erase_owner(owner)
+
+
+def _roster_key(registration: Registration) -> Item:
+    return {"pk": s(owner_key(registration.owner)), "sk": s(ROSTER)}
 
 
 def _unchanged(current: Registration, now: datetime) -> Item:

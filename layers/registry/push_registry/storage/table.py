@@ -18,6 +18,7 @@ from push_registry.errors import Contention, Unavailable
 Item = dict[str, Any]
 
 GUARD = "GUARD"
+ROSTER = "ROSTER"  # the sort key of a partition's roster (an owner's registrations, a phone's records)
 _RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
