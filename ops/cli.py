@@ -55,6 +55,12 @@ def main() -> None:
     " (default: the --stack's RegistrationTtlDays parameter, else 30).",
 )
 @click.option(
+    "--max-devices-per-user",
+    type=click.IntRange(min=0, max=1000),
+    help="Live registrations a user keeps; one more evicts the user's least recently used (0: no cap;"
+    " default: the --stack's MaxDevicesPerUser parameter, else 20).",
+)
+@click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Default: FILE.checkpoint.json (removed once the file is done).",
@@ -91,6 +97,7 @@ def import_(
     rate: float,
     workers: int,
     lifetime_days: int | None,
+    max_devices_per_user: int | None,
     checkpoint: Path | None,
     rejects: Path | None,
     conflicts: Path | None,
@@ -110,6 +117,8 @@ def import_(
         table = _stack_output(stack or "", region, "TableName")
     if lifetime_days is None:
         lifetime_days = int(_stack_parameter(stack, region, "RegistrationTtlDays")) if stack else 30
+    if max_devices_per_user is None:
+        max_devices_per_user = int(_stack_parameter(stack, region, "MaxDevicesPerUser")) if stack else 20
     job = ImportJob(
         path=file,
         source=source,
@@ -119,6 +128,7 @@ def import_(
         rate=rate,
         workers=workers,
         lifetime=timedelta(days=lifetime_days),
+        max_devices_per_user=max_devices_per_user,
         restart=restart,
         checkpoint=checkpoint,
         rejects=rejects,
@@ -154,7 +164,8 @@ def _print_summary(summary: Summary, job: ImportJob, as_json: bool) -> None:
         f"imported {c.imported + c.won:,} ({c.won:,} of them replacing a less recently used registration), "
         f"refreshed {c.refreshed:,}, unchanged {c.unchanged:,}\n"
         f"skipped as expired {c.expired:,}, inactive at the source {c.inactive:,}, "
-        f"deactivated here since {c.retired:,}\n"
+        f"deactivated here since {c.retired:,}, beyond the per-user cap {c.capped:,} "
+        f"(and {c.evicted:,} registrations evicted for the cap)\n"
         f"rejected {c.rejected:,} (see {job.rejects_path}), "
         f"conflicts {c.conflicts:,}: won {c.won:,}, lost {c.lost:,} (see {job.conflicts_path})\n"
         f"{c.records:,} records in {summary.seconds:.1f} s: {summary.records_per_second:,.0f} records/s "

@@ -68,6 +68,8 @@ class Counts:
     rejected: int = 0
     won: int = 0
     lost: int = 0
+    capped: int = 0  # the owner keeps MaxDevicesPerUser registrations, each used after the record
+    evicted: int = 0  # registrations deactivated for the cap by imported records (not a record count)
 
     @property
     def conflicts(self) -> int:
@@ -75,7 +77,7 @@ class Counts:
 
     @property
     def records(self) -> int:
-        return sum(vars(self).values())
+        return sum(value for name, value in vars(self).items() if name != "evicted")
 
     def as_dict(self) -> dict[str, int]:
         return {**vars(self), "conflicts": self.conflicts, "records": self.records}
@@ -91,6 +93,7 @@ class ImportJob:
     rate: float = DEFAULT_RATE
     workers: int = DEFAULT_WORKERS
     lifetime: timedelta = timedelta(days=30)
+    max_devices_per_user: int = 20  # the stack's MaxDevicesPerUser: an import keeps the API's cap
     restart: bool = False
     checkpoint: Path | None = None
     rejects: Path | None = None
@@ -137,6 +140,7 @@ class _Outcome:
     line: int
     end: int  # byte offset just after the line
     kind: str  # an Adopted value, "rejected" or "inactive"
+    evicted: int = 0  # the owner's registrations this record's import deactivated for the cap
     reject: dict[str, Any] | None = None
     conflict: dict[str, Any] | None = None
     failure: BaseException | None = None
@@ -226,7 +230,10 @@ class _Run:
         self.head = _file_head(job.path)
         self.checkpoint = _Checkpoint() if job.restart else _load_checkpoint(job, self.head)
         self.adoption = Adoption(
-            RegistrationStore(PacedClient(client, Pace(job.rate)), job.table), lifetime=job.lifetime
+            RegistrationStore(
+                PacedClient(client, Pace(job.rate)), job.table, max_devices_per_user=job.max_devices_per_user
+            ),
+            lifetime=job.lifetime,
         )
         self.source = SOURCES[job.source]
         self.results: queue.Queue[_Outcome] = queue.Queue()
@@ -328,6 +335,7 @@ class _Run:
             outcome = self.pending.pop(checkpoint.line)
             if outcome.kind != "blank":
                 setattr(checkpoint.counts, outcome.kind, getattr(checkpoint.counts, outcome.kind) + 1)
+                checkpoint.counts.evicted += outcome.evicted
             self.reports.write(outcome)
             checkpoint.line, checkpoint.offset = outcome.line + 1, outcome.end
             self.progress.advance(checkpoint.line - 1, checkpoint.counts)
@@ -363,7 +371,7 @@ def _adopted(line: int, end: int, result: AdoptionResult) -> _Outcome:
             "kept": _side(kept),
             "dropped": _side(dropped),
         }
-    return _Outcome(line, end, result.outcome.value, conflict=conflict)
+    return _Outcome(line, end, result.outcome.value, conflict=conflict, evicted=len(result.evicted))
 
 
 def _side(registration: Registration) -> dict[str, str]:

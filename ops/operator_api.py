@@ -56,7 +56,7 @@ def stack_output(stack: str, region: str | None, key: str) -> str:
 
 
 def stack_parameter(stack: str, region: str | None, key: str) -> str:
-    """One parameter value of a deployed stack: `RegistrationTtlDays`."""
+    """One parameter value of a deployed stack: `RegistrationTtlDays`, `MaxDevicesPerUser`."""
     for parameter in _stack(stack, region).get("Parameters", []):
         if parameter.get("ParameterKey") == key:
             return str(parameter.get("ResolvedValue") or parameter["ParameterValue"])

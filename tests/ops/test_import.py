@@ -50,10 +50,15 @@ def job(ddb_local: Any, table: str, path: Path, source: str, **options: Any) -> 
 
 
 def dump(ddb_local: Any, table: str) -> Dump:
-    """The whole table; a guard's tenure is a random id drawn when a free token is taken, so left out."""
+    """The whole table; a guard's tenure is a random id drawn when a free token is taken, so left out,
+    and so is an owner roster's expiry: its latest-written member's list-entry expiry, which follows the
+    order rows were adopted in (it only decides when an unused roster goes; a missing one is seeded
+    again from the list entries). Its members and version are compared."""
     items = {}
     for item in scan(ddb_local.client, table):
-        items[item["pk"]["S"], item["sk"]["S"]] = {k: v for k, v in item.items() if k != "tenure"}
+        roster = item["sk"]["S"] == "ROSTER" and item["pk"]["S"].startswith("OWNER#")
+        left_out = {"tenure", "expires_at"} if roster else {"tenure"}
+        items[item["pk"]["S"], item["sk"]["S"]] = {k: v for k, v in item.items() if k not in left_out}
     return items
 
 

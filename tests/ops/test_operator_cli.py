@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from ops.operator_api import InternalApi
+from push_registry.registry import NewDevice, Registry
+from push_registry.storage import RegistrationStore
 from tests.api.helpers import new_push_token, new_user, post
 
 pytestmark = pytest.mark.integration
@@ -65,12 +67,13 @@ def test_who_holds_user_and_invalidate(local_api: str, camera_user: tuple[str, s
     assert answer(cli("user", user, "--api", local_api))["tokens"] == []
 
 
-def test_user_follows_every_page(local_api: str, make_token: Callable[..., str]) -> None:
+def test_user_follows_every_page(local_api: str, ddb_local: Any) -> None:
     user = new_user()
-    jwt = make_token(user)
     tokens = {new_push_token() for _ in range(105)}  # the route answers at most 100 per page
+    # More than MaxDevicesPerUser (20) live: an account from before the cap, or of a stack without one.
+    uncapped = Registry(RegistrationStore(ddb_local.client, ddb_local.table_name, max_devices_per_user=0))
     for token in tokens:
-        assert post(f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": token}, token=jwt).ok
+        uncapped.register_device(user, NewDevice(token=token, platform="android"), "camera")
     assert {t["token"] for t in answer(cli("user", user, "--api", local_api))["tokens"]} == tokens
 
 
