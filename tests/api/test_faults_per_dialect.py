@@ -713,7 +713,9 @@ class Route:
 ACCOUNTS_503 = {"message": "Service temporarily unavailable", "code": "SERVICE_UNAVAILABLE"}
 INTERNAL_503 = {"message": "temporarily unavailable, retry later"}
 ROUTES = {
-    "accounts-register": Route(accounts_register, (T,), ACCOUNTS_503),
+    # A new user's first registration: refused for want of a roster (MaxDevicesPerUser), which the
+    # list entries then seed (none), in a second transaction.
+    "accounts-register": Route(accounts_register, (T, Q, T), ACCOUNTS_503),
     # A page: the list entries, then the registrations they point at.
     "accounts-list": Route(accounts_list, (Q, B), ACCOUNTS_503),
     # By id: the registration is read by the key its id names; a delete is one transaction, read nothing.
@@ -722,16 +724,19 @@ ROUTES = {
     "accounts-heartbeat": Route(accounts_heartbeat, (U,), ACCOUNTS_503),
     "accounts-deactivate": Route(accounts_deactivate, (T,), ACCOUNTS_503),
     # An upsert of a token another user holds: the refused refresh (nothing of the caller's stored), the
-    # refused registration, the holder's record, the take-over.
-    "camera": Route(camera, (U, T, G, T), {"result": -1, "msg": "Error setting push token, retry later"}),
+    # refused registration, the holder's record, the take-over refused for want of the new holder's
+    # roster, its list entries (none), the take-over with the roster seeded.
+    "camera": Route(
+        camera, (U, T, G, T, Q, T), {"result": -1, "msg": "Error setting push token, retry later"}
+    ),
     "user-push-tokens": Route(
         user_push_tokens,
-        (U, T, G, T),
+        (U, T, G, T, Q, T),
         {"statusCode": 503, "message": "Service Unavailable", "error": "Service Unavailable"},
     ),
     # The register event asks for English; the delete event sends no Accept-Language: pt-BR.
     "pigeons-register": Route(
-        pigeons_register, (U, T, G, T), {"message": "Service temporarily unavailable."}
+        pigeons_register, (U, T, G, T, Q, T), {"message": "Service temporarily unavailable."}
     ),
     "pigeons-delete": Route(pigeons_delete, (U, T), {"message": "Serviço temporariamente indisponível."}),
     "presignup": Route(

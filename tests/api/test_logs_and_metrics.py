@@ -261,7 +261,7 @@ def test_privacy_requests_are_audited_without_their_subjects(
     assert audits[2]["counts"] == {
         "registrations": 1,
         "token_guards": 1,
-        "other_items": 0,
+        "other_items": 1,  # the owner roster
         "rate_counters": 0,
     }
     assert {"Erasures", "Exports"} <= emitted_metrics(stdout)

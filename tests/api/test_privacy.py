@@ -183,7 +183,10 @@ def test_register_everywhere_export_erase_and_nothing_remains(
     assert {g["token_digest"] for g in document["token_guards"]} == {
         token_digest(tokens[api]) for api in ("accounts", "camera", "user-push-tokens", "pigeons")
     }
-    assert document["other_items"] == []
+    # The owner roster (MaxDevicesPerUser): the ids of every registration the user added, none other.
+    [roster] = document["other_items"]
+    assert roster["sort_key"] == "ROSTER"
+    assert set(roster["members"]) == {r["id"] for r in document["registrations"]}
     assert [c["scope"] for c in document["rate_counters"]] == [USER_SCOPE]
     assert document["rate_counters"][0]["hits"] == 1
 
@@ -214,7 +217,7 @@ def test_register_everywhere_export_erase_and_nothing_remains(
     assert erase_user(local_api, user) == {
         "registrations": 5,
         "token_guards": 4,
-        "other_items": 0,
+        "other_items": 1,  # the owner roster
         "rate_counters": 1,
     }
     assert erase_phone(local_api, typed) == {
@@ -274,7 +277,7 @@ def test_erasure_leaves_other_users_tokens_and_guards_alone(
     assert erase_user(local_api, user) == {
         "registrations": 2,
         "token_guards": 1,
-        "other_items": 0,
+        "other_items": 1,  # the owner roster
         "rate_counters": 0,
     }
 
@@ -387,7 +390,7 @@ def test_a_token_handed_on_between_read_and_erase_stays_with_its_new_holder(
     store = HandOverAfterReading(ddb_local.client, ddb_local.table_name, hand_over)
     counts = store.erase_owner(user)
 
-    assert counts == {"registrations": 0 if held else 1, "token_guards": 0, "other_items": 0}
+    assert counts == {"registrations": 0 if held else 1, "token_guards": 0, "other_items": 1}  # the roster
     remaining = requests.get(f"{local_api}/internal/users/{other}/tokens", timeout=10).json()["tokens"]
     assert [t["token"] for t in remaining] == [token]
     consistent()

@@ -179,6 +179,11 @@ def live_registrations(dump: list[Item], push: str) -> list[Item]:
     return [i for i in dump if i["pk"]["S"].startswith("OWNER#") and i["sk"]["S"] == sk and is_live(i, now())]
 
 
+def live_in(dump: list[Item], pk: str, kind: str) -> list[Item]:
+    """The live items of one partition whose sort key starts with `kind` (registrations: active too)."""
+    return [i for i in dump if i["pk"]["S"] == pk and i["sk"]["S"].startswith(kind) and is_live(i, now())]
+
+
 def now() -> int:
     return int(datetime.now(UTC).timestamp())
 
@@ -574,13 +579,7 @@ def test_many_posts_for_one_phone_from_many_addresses_leave_at_most_the_cap_live
     assert {r.status for r in replies} <= {201, 503}, [(r.status, r.body) for r in replies]
     assert all(int(r.headers["retry-after"]) >= 1 for r in replies if r.status == 503)
     dump = invariants()
-    live = [
-        item
-        for item in dump
-        if item["pk"]["S"] == f"PHONE#{phone}"
-        and item["sk"]["S"].startswith("PRESIGNUP#")
-        and is_live(item, now())
-    ]
+    live = live_in(dump, f"PHONE#{phone}", "PRESIGNUP#")
     assert len(live) == cap, f"{len(live)} live records for one phone, cap {cap}"
     # The OTP sender gets those, newest post first.
     looked_up = requests.post(
@@ -590,6 +589,30 @@ def test_many_posts_for_one_phone_from_many_addresses_leave_at_most_the_cap_live
     assert sorted(t["id"] for t in answered) == sorted(item["id"]["S"] for item in live)
     posted = [t["last_posted_at"] for t in answered]
     assert posted == sorted(posted, reverse=True)
+
+
+def test_many_registrations_for_one_user_through_every_api_leave_at_most_the_cap_live(
+    local_api: str, make_token: Callable[..., str], invariants: Callable[[], list[Item]]
+) -> None:
+    """Issue 21, item 9: one JWT registering in a loop, from four APIs at once, never passes
+    MaxDevicesPerUser; each eviction is of the least recently used, in the adding transaction."""
+    cap = settings().max_devices_per_user
+    user = new_user()
+    jwt = make_token(user, abilities=["backoffice"])
+    for _ in range(cap - 4):  # nearly full already, so that the race must evict as it adds
+        register_for_setup(local_api, user, new_push_token(), jwt)
+    apis = ["accounts", "camera", "user-push-tokens", "pigeons"]
+    calls = [registration(apis[i % len(apis)], user, new_push_token(), jwt) for i in range(24)]
+
+    replies = race(local_api, calls)
+
+    statuses = [(call.path, reply.status) for call, reply in zip(calls, replies, strict=True)]
+    assert {status for _, status in statuses} <= {200, 201, 503}, sorted(Counter(statuses).items())
+    assert all(int(r.headers["retry-after"]) >= 1 for r in replies if r.status == 503)
+    dump = invariants()  # among them: no owner above the cap, and its roster names every live one
+    live = live_in(dump, f"OWNER#{user}", "TOKEN#")
+    assert len(live) == cap, f"{len(live)} live registrations for one user, cap {cap}"
+    assert {d["id"] for d in live_devices(local_api, user, jwt)} == {item["id"]["S"] for item in live}
 
 
 class PostsAfterAnotherPost(PreSignupStore):
