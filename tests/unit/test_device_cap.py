@@ -154,3 +154,8 @@ def test_a_registration_through_an_api_stays_even_when_the_others_clocks_ran_ahe
     assert new.id in _live_ids(capped)
     assert len(_live_ids(capped)) == CAP
     assert made[0].id not in _live_ids(capped)
+    # Time on the evicted registration only moves forward, whatever the evicting request's clock said.
+    evicted = capped._store.get("alice", made[0].token_digest)
+    assert evicted is not None
+    assert not evicted.active
+    assert evicted.updated_at >= evicted.last_used_at == made[0].last_used_at

@@ -826,11 +826,16 @@ class RegistrationStore:
         return put, evicted
 
     def _eviction(self, evicted: Registration, now: datetime) -> list[Item]:
-        """Deactivate a registration as `deactivate` does: only if unchanged since read."""
+        """Deactivate a registration as `deactivate` does: only if unchanged since read.
+
+        `now` was read before the roster: a registration another request added meanwhile may have been
+        used after it, and time on a registration only moves forward.
+        """
+        deactivated_at = max(now, evicted.updated_at, evicted.last_used_at)
         return [
             {
                 "Put": self._put_registration_if_live(
-                    replace(evicted, active=False, updated_at=now), evicted, now
+                    replace(evicted, active=False, updated_at=deactivated_at), evicted, now
                 )
             },
             {"Delete": self._release_guard(evicted)},
