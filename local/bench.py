@@ -82,7 +82,13 @@ print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 
 # What each call must do at the least, given its semantics (see README, "DynamoDB requests per call").
 MINIMUM = {
-    "accounts POST (first registration)": 1,
+    "accounts POST (first registration)": 1,  # the roster's Update rides in the registration's transaction
+    # Beyond MaxDevicesPerUser: the refused fast path, the list entries and their registrations read,
+    # then one transaction that adds the new one, evicts the least recently used and writes the roster.
+    "accounts POST (evicting)": 4,
+    # A user's first registration ever: the refused fast path (no roster), the list entries (none) that
+    # seed the roster, the transaction. Once per user, and only with a cap.
+    "accounts POST (new user)": 3,
     "accounts GET": 2,  # the list entries, then the registrations they point at
     "accounts PATCH (heartbeat)": 1,  # one UpdateItem that returns the record (lease renewals: 2)
     "camera POST (token refresh)": 1,  # one UpdateItem merging the given fields (lease renewals: 2)
@@ -342,15 +348,32 @@ def warm(
             Context(),
         )
 
+    register = load_function(ROOT / "functions" / "accounts_register_device").handler
+
+    def accounts_post(account: str) -> dict[str, Any]:
+        return event(
+            "accounts_register_device",
+            headers={"Authorization": f"Bearer {make_token(account, ttl=3600)}"},
+            pathParameters={"accountId": account},
+            body=json.dumps({"device_token": f"bench-{uuid.uuid4().hex}", "platform": "android"}),
+        )
+
+    cap = runtime.registry()._store.max_devices_per_user
+    roomy = _Roomy(cap, lambda account: register(accounts_post(account), Context()))
+    # An account at the cap: every POST evicts its least recently used registration.
+    full = f"bench-full-{uuid.uuid4().hex[:6]}"
+    for _ in range(cap):
+        register(accounts_post(full), Context())
+
     scenarios: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "accounts POST (first registration)": (
             "accounts_register_device",
-            lambda: event(
-                "accounts_register_device",
-                headers=auth,
-                pathParameters={"accountId": user},
-                body=json.dumps({"device_token": f"bench-{uuid.uuid4().hex}", "platform": "android"}),
-            ),
+            lambda: accounts_post(roomy.account()),
+        ),
+        "accounts POST (evicting)": ("accounts_register_device", lambda: accounts_post(full)),
+        "accounts POST (new user)": (
+            "accounts_register_device",
+            lambda: accounts_post(f"bench-new-{uuid.uuid4().hex[:12]}"),
         ),
         "accounts GET": (
             "accounts_list_devices",
@@ -377,7 +400,7 @@ def warm(
             "camera_set_user_token",
             lambda: event(
                 "camera_set_user_token",
-                headers=auth,
+                headers={"Authorization": f"Bearer {make_token(roomy.account(), ttl=3600)}"},
                 body=json.dumps({"msgType": "FCM", "msgToken": f"bench-{uuid.uuid4().hex}"}),
             ),
         ),
@@ -433,7 +456,27 @@ def warm(
                 ),
             )
         )
+    # Accounts of 1,000 registrations exist only without a cap (or from before one): measured without.
+    runtime.registry()._store.max_devices_per_user = 0
     return rows, bench_account_size.measure(meter)
+
+
+class _Roomy:
+    """Accounts with room under the cap, so that a first registration measures no eviction: each
+    account's first registration (which seeds its roster) is made here, before the meter starts, and
+    each takes `cap - 1` more before the next account is used. Without a cap, one account serves all."""
+
+    def __init__(self, cap: int, register: Callable[[str], Any]) -> None:
+        self._room, self._register = cap - 1, register
+        self._left, self._name = 0, ""
+
+    def account(self) -> str:
+        if self._left == 0 or not self._name:
+            self._name = f"bench-roomy-{uuid.uuid4().hex[:8]}"
+            self._register(self._name)  # seeds the roster: before the meter's reset, not counted
+            self._left = self._room if self._room > 0 else -1
+        self._left -= 1
+        return self._name
 
 
 def layer_size() -> str:

@@ -609,7 +609,7 @@ def test_many_registrations_for_one_user_through_every_api_leave_at_most_the_cap
     statuses = [(call.path, reply.status) for call, reply in zip(calls, replies, strict=True)]
     assert {status for _, status in statuses} <= {200, 201, 503}, sorted(Counter(statuses).items())
     assert all(int(r.headers["retry-after"]) >= 1 for r in replies if r.status == 503)
-    dump = invariants()  # among them: no owner above the cap, and its roster names every live one
+    dump = invariants()  # among them: no owner above the cap, and its roster counts every live one
     live = live_in(dump, f"OWNER#{user}", "TOKEN#")
     assert len(live) == cap, f"{len(live)} live registrations for one user, cap {cap}"
     assert {d["id"] for d in live_devices(local_api, user, jwt)} == {item["id"]["S"] for item in live}
@@ -719,6 +719,26 @@ def scratch(ddb_local: Any, local_api: str) -> Iterator[Scratch]:
     )
     yield Scratch(ddb_local.client, table, tokens)
     ddb_local.client.delete_table(TableName=table)
+
+
+def _roster_under_counts(s: Scratch) -> None:
+    s.put(
+        {
+            "pk": {"S": "OWNER#alice"},
+            "sk": {"S": "ROSTER"},
+            **{k: {"N": "0"} for k in ("count", "version")},
+            "expires_at": {"N": str(int(time.time()) + 3600)},
+        }
+    )
+
+
+def _owner_over_the_cap(s: Scratch) -> None:
+    """More live registrations than MaxDevicesPerUser, as a store without the cap writes them."""
+    uncapped = Registry(RegistrationStore(s.client, s.table), lifetime=timedelta(days=30))
+    for i in range(settings().max_devices_per_user + 1):
+        uncapped.register_device(
+            "dave", NewDevice(f"raw-secret-token-dave-{i}-{uuid.uuid4().hex}", "ios"), "accounts"
+        )
 
 
 def _dangling_guard(s: Scratch) -> None:
@@ -984,6 +1004,8 @@ def _expired_garbage_only(s: Scratch) -> None:
             id="presignup-token-under-two-phones",
         ),
         pytest.param(_unknown_item, {"unknown-item"}, id="unknown-item"),
+        pytest.param(_roster_under_counts, {"roster-under-counts"}, id="roster-counts-fewer-than-live"),
+        pytest.param(_owner_over_the_cap, {"over-the-cap"}, id="owner-above-the-cap"),
     ],
 )
 def test_the_checker_reports_each_broken_invariant(

@@ -50,8 +50,9 @@ def test_a_registration_beyond_the_cap_evicts_the_least_recently_used_in_its_tra
     fourth = capped.register_device("alice", NewDevice(token="alice-token-new", platform="ios"), "accounts")
 
     assert _live_ids(capped) == {first.id, third.id, fourth.id}
-    # The fast path's refusal, the members read back, then one transaction: the new one and the eviction.
-    assert calls.names[:4] == ["TransactWriteItems", "BatchGetItem", "BatchGetItem", "TransactWriteItems"]
+    # The fast path's refusal, the list entries and their registrations read, then one transaction: the
+    # new one, the eviction and the new count.
+    assert calls.names[:4] == ["TransactWriteItems", "Query", "BatchGetItem", "TransactWriteItems"]
     evicted = capped._store.get("alice", second.token_digest)
     assert evicted is not None
     assert not evicted.active

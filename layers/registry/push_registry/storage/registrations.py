@@ -8,8 +8,8 @@
                                                                   tenure, held_until}
     tombstone     pk=TOKEN#<sha256> sk=TOMBSTONE                 a push provider declared the token dead:
                                                                   {declared_dead_at}, no owner
-    owner roster  pk=OWNER#<owner>  sk=ROSTER                    the owner's registrations, for the cap:
-                                                                  {members: {id: created_at}, version}
+    owner roster  pk=OWNER#<owner>  sk=ROSTER                    how many live registrations the owner
+                                                                  may have, for the cap: {count, version}
 
 A registration's `expires_at` (the TTL attribute) is its true expiry; every read checks it. Its list entry
 and its token's guard carry a lease instead: the guard's `expires_at` is the registration's `lease_until`,
@@ -38,18 +38,19 @@ without reading anything first; an id an import kept is found through its pointe
 deleted with the list entry), and an id of neither shape names nothing, without a read.
 
 The roster keeps an owner within `max_devices_per_user` live registrations (0: no cap, no roster).
-Only a write that gives the owner a registration it did not have (`add`, the stale-guard take,
-`take_over` to another owner or to a new id) touches it, in its own transaction: deactivations,
-heartbeats, refreshes and token moves (which keep id and created_at) do not, so they cost what they
-did. A member may have stopped being live since (deactivated, expired, taken by another owner): the
-roster over-counts, never under-counts, as long as every new registration passes through it. So the
-common case is one more Update in the transaction, conditioned on room (`size(members) < cap`); when
-there is none, the members are read back (their list entries, whose keys the id and created_at name,
-then their registrations), those no longer live pruned, and the least recently used live one evicted
-(deactivated as `deactivate` does) in the transaction that adds the new one, conditioned on the
-roster's version as read. Concurrent additions for one owner serialise on the roster item. A roster
-missing (a new owner, a roster TTL deleted while heartbeats kept its members alive) is seeded from the
-list entries, which are the authoritative list of active registrations.
+It is a count, never less than the owner's live registrations, and a version. Only a write that gives
+the owner one more live registration (`add`, the stale-guard take, `take_over` from another owner)
+touches it, in its own transaction: deactivations, heartbeats, refreshes, token moves and the owner's
+own take-overs do not, so they cost what they did. A registration counted may have stopped being live
+since (deactivated, expired, taken by another owner): the count over-counts, never under-counts, as
+long as every new live registration passes through it. So the common case is one more Update of a
+small item in the transaction, conditioned on room (`count < cap`); when there is none, the owner's
+list entries (the authoritative list of active registrations) and their registrations are read, the
+live ones counted, and the least recently used evicted (deactivated as `deactivate` does) in the
+transaction that adds the new one and puts the new count, conditioned on the roster's version as
+read. Concurrent additions for one owner serialise on the roster item. A roster missing (a new owner,
+an account from before the cap, a roster TTL deleted while heartbeats kept its registrations alive)
+is counted the same way.
 """
 
 from __future__ import annotations
@@ -693,9 +694,8 @@ class RegistrationStore:
         try:
             if current.owner != updated.owner:
                 return self._admit(parts, updated, now, yield_to_newer=yield_to_newer)
-            if current.id != updated.id:
-                return self._admit(parts, updated, now, leaving=current, yield_to_newer=yield_to_newer)
-            self.transact(parts)  # the same registration, used again: the roster is unchanged
+            # The owner's own live registration, replaced (a new id) or used again: no more live ones.
+            self.transact(parts)
         except Cancelled:
             raise DeviceNotFound() from None
         return []
@@ -703,15 +703,10 @@ class RegistrationStore:
     # ------------------------------------------------------------------ the owner's cap
 
     def _admit(
-        self,
-        parts: list[Item],
-        registration: Registration,
-        now: datetime,
-        leaving: Registration | None = None,
-        yield_to_newer: bool = False,
+        self, parts: list[Item], registration: Registration, now: datetime, yield_to_newer: bool = False
     ) -> list[Registration]:
-        """Run `parts`, which give `registration.owner` the new `registration` (in place of `leaving`,
-        the owner's own, when given), within the owner's cap: the registrations evicted for room.
+        """Run `parts`, which give `registration.owner` the new live `registration`, within the owner's
+        cap: the registrations evicted for room.
 
         Cancelled as the parts alone would raise it (their positions unchanged) when one of them failed.
         """
@@ -720,14 +715,14 @@ class RegistrationStore:
             return []
         at = len(parts)
         try:
-            self.transact([*parts, {"Update": self._roster_room(registration, leaving)}])
+            self.transact([*parts, {"Update": self._roster_room(registration)}])
             return []
         except Cancelled as cancelled:
             if any(cancelled.failed[:at]):
                 raise
             roster = cancelled.items[at]  # None: no roster yet
         for _ in range(_ADMISSION_ATTEMPTS):
-            put, evicted = self._admission(roster, registration, leaving, now, yield_to_newer)
+            put, evicted = self._admission(roster, registration, now, yield_to_newer)
             evictions = [part for gone in evicted for part in self._eviction(gone, now)]
             try:
                 self.transact([*parts, {"Put": put}, *evictions])
@@ -735,56 +730,34 @@ class RegistrationStore:
             except Cancelled as cancelled:
                 if any(cancelled.failed[:at]):
                     raise
-                # The roster changed meanwhile (its old image), or an evicted one did: read again.
+                # The roster changed meanwhile (its old image), or an evicted one did: count again.
                 roster = cancelled.items[at] if cancelled.failed[at] else self._get(_roster_key(registration))
         raise Unavailable(cause=Contention.__name__) from Contention()
 
-    def _roster_room(self, registration: Registration, leaving: Registration | None) -> Item:
-        """The roster gains `registration` (and loses `leaving`), if it exists and has room for it."""
-        names = {"#new": registration.id}
-        values: dict[str, Any] = {
-            ":created": s(stamp(registration.created_at)),
-            ":one": n(1),
-            ":cap": n(self.max_devices_per_user),
-            ":expires": n(self._entry_expiry(registration)),
-        }
-        update = "SET members.#new = :created, version = version + :one, expires_at = :expires"
-        # A member already (an import's kept id, re-added) or in place of one: the count does not grow.
-        room = "size(members) < :cap OR attribute_exists(members.#new)"
-        if leaving is not None:
-            names["#old"] = leaving.id
-            update += " REMOVE members.#old"
-            room += " OR attribute_exists(members.#old)"
+    def _roster_room(self, registration: Registration) -> Item:
+        """The roster counts one more, if it exists and counts fewer than the cap."""
         return {
             "TableName": self._table,
             "Key": _roster_key(registration),
-            "UpdateExpression": update,
-            "ConditionExpression": f"attribute_exists(pk) AND ({room})",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+            "UpdateExpression": "SET #count = #count + :one, version = version + :one, expires_at = :expires",
+            "ConditionExpression": "attribute_exists(pk) AND #count < :cap",
+            "ExpressionAttributeNames": {"#count": "count"},
+            "ExpressionAttributeValues": {
+                ":one": n(1),
+                ":cap": n(self.max_devices_per_user),
+                ":expires": n(self._entry_expiry(registration)),
+            },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def _admission(
-        self,
-        roster: Item | None,
-        registration: Registration,
-        leaving: Registration | None,
-        now: datetime,
-        yield_to_newer: bool,
+        self, roster: Item | None, registration: Registration, now: datetime, yield_to_newer: bool
     ) -> tuple[Item, list[Registration]]:
-        """The roster's Put, conditioned on its version as read, and whom it evicts: of the members
-        still live (other than `registration` and `leaving`), the least recently used beyond the cap.
+        """The roster's Put, conditioned on its version as read, and whom it evicts: of the owner's
+        live registrations (found through the list entries), the least recently used beyond the cap.
         With `yield_to_newer`, BeyondTheCap when the cap's others were all used after `registration`."""
         owner = registration.owner
-        if roster is None:
-            entries = list(self._entries(owner))
-        else:
-            keys = [
-                {"pk": s(owner_key(owner)), "sk": s(entry_key(parse_time(created["S"]), member))}
-                for member, created in roster.get("members", {}).get("M", {}).items()
-            ]
-            entries = list(batch_get(self._client, self._table, keys).values())
+        entries = list(self._entries(owner))
         stored = batch_get(self._client, self._table, [registration_key(owner, e) for e in entries])
         mine = (owner_key(owner), token_key(registration.token_digest))
         others = []
@@ -793,11 +766,7 @@ class RegistrationStore:
             if item is None or item["id"] != entry["id"] or key_id(item) == mine:
                 continue  # gone, replaced, or the key the new registration is written to
             member = registration_of(item)
-            if (
-                member.is_live(now)
-                and member.id != registration.id
-                and (leaving is None or member.id != leaving.id)
-            ):
+            if member.is_live(now) and member.id != registration.id:
                 others.append(member)
         # A registration through an API is the request's own use, the latest: it stays, whatever the
         # others' clocks wrote. An import's record stays only among the cap's most recently used.
@@ -811,9 +780,9 @@ class RegistrationStore:
             "TableName": self._table,
             "Item": {
                 **_roster_key(registration),
-                "members": {"M": {member.id: s(stamp(member.created_at)) for member in kept}},
+                "count": n(len(kept)),
                 "version": n(int(roster["version"]["N"]) + 1 if roster is not None else 1),
-                # As long as any member's list entry: a roster TTL deleted later is seeded again.
+                # As long as any kept one's list entry: a roster TTL deletes later is counted again.
                 "expires_at": n(max(self._entry_expiry(member) for member in kept)),
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
