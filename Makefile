@@ -13,6 +13,8 @@ VENV := .venv
 TOOLS := .venv-tools
 CHECKOV := .venv-checkov
 DOCS := .venv-docs
+# Material's end-of-life banner on every build: docs/development.md, "The docs site", says it once.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs
 PY := $(VENV)/bin/python
 # SAM's python3.13 build runs the first `python3.13` on PATH: that of $(PYTHON), not a pyenv shim.
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON)):$$PATH" $(TOOLS)/bin/sam
@@ -107,10 +109,10 @@ lint: venv tools
 	# Offline; every skipped rule is listed in template.yaml with its reason.
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 	# The docs site: a broken link, a missing page or a missing anchor fails (site/ is git-ignored).
-	$(DOCS)/bin/mkdocs build --strict --quiet --site-dir site
+	$(MKDOCS) build --strict --quiet --site-dir site
 
 docs: $(DOCS)/.stamp
-	$(DOCS)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+	$(MKDOCS) serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 unit: venv
 	$(PY) -m pytest tests/unit -q

@@ -121,7 +121,10 @@ def make_targets(makefile_text: str) -> set[str]:
 
 
 def make_variables(makefile_text: str) -> set[str]:
-    return set(re.findall(r"^(?:export )?([A-Z][A-Z0-9_]*)\s*[:?]?=", makefile_text, flags=re.MULTILINE))
+    """The Makefile's variables, and the environment variables it sets for a command (`NAME=value cmd`)."""
+    defined = re.findall(r"^(?:export )?([A-Z][A-Z0-9_]*)\s*[:?]?=", makefile_text, flags=re.MULTILINE)
+    for_a_command = re.findall(r"(?:^|[\s;])([A-Z][A-Z0-9_]*)=\S", makefile_text, flags=re.MULTILINE)
+    return set(defined) | set(for_a_command)
 
 
 def cli_tree(group: click.Group) -> dict[str, set[str]]:
