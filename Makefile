@@ -55,26 +55,14 @@ $(VENV)/.stamp: layers/registry/requirements.txt layers/jwks/requirements.txt re
 
 venv: $(VENV)/.stamp
 
-$(TOOLS)/.stamp: requirements-tools.txt
+# The tools' own virtualenvs, each from its requirements file, apart from the app's and from each
+# other's pins: .venv-tools (SAM CLI, cfn-lint, parliament), .venv-checkov, .venv-docs (mkdocs-material
+# and the OpenAPI plugin, apart from SAM CLI's pins: see docs/development.md).
+.venv-%/.stamp: requirements-%.txt
 	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
-	"$(PYTHON)" -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
-	touch $@
-
-$(CHECKOV)/.stamp: requirements-checkov.txt
-	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
-	"$(PYTHON)" -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
-	touch $@
-
-# The docs site: mkdocs-material and the OpenAPI plugin, apart from SAM CLI's pins (see docs/development.md).
-$(DOCS)/.stamp: requirements-docs.txt
-	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
-	"$(PYTHON)" -m venv $(DOCS)
-	$(DOCS)/bin/python -m pip install --quiet --upgrade pip
-	$(DOCS)/bin/python -m pip install --quiet -r requirements-docs.txt
+	"$(PYTHON)" -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -r $<
 	touch $@
 
 tools: $(TOOLS)/.stamp $(CHECKOV)/.stamp $(DOCS)/.stamp
