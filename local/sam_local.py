@@ -8,7 +8,8 @@ What a bare `sam` needs on Linux and is given here: SAM CLI from .venv-tools, a 
 (arm64 in AWS, but an x86_64 laptop cannot run arm64 images without QEMU), the host-gateway mapping
 (`host.docker.internal` does not resolve in Linux containers otherwise), and events that run in
 sequence: the id a POST created replaces the placeholder id of the PATCH/DELETE events on that
-collection (`<collection>/{id}`), so README order answers 201, 200, 200, 204 instead of 404.
+collection (`<collection>/{id}`), so the order of docs/development.md answers 201, 200, 200, 204
+instead of 404.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def import_(
     """Adopt FILE, a JSON Lines export of one existing system, into the registry table.
 
     Resumable (run the same command again after a stop) and idempotent (a file imported twice changes
-    nothing). See the README, "Adopting: import your existing tokens", for each source's fields.
+    nothing). See docs/adoption.md for each source's fields.
     """
     if table is None and stack is None:
         raise click.UsageError("give --table or --stack")
@@ -273,7 +273,7 @@ def invalidate(token: str, reason: str, api: str | None, stack: str | None, regi
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_api_options
 def erase_user(user_id: str, yes: bool, api: str | None, stack: str | None, region: str | None) -> None:
-    """Erase every registration, guard and counter of USER_ID (issue 14's DELETE /internal/users/{userId})."""
+    """Erase every registration, guard and counter of USER_ID (DELETE /internal/users/{userId})."""
     if not yes:
         click.confirm(f"Erase everything the registry holds about user {user_id}?", abort=True)
     _show(_call(_api(api, stack, region), "DELETE", user_path(user_id)))

@@ -3,7 +3,7 @@
 A row becomes an `ExportedRecord` only through that API's request model in the layer
 (`push_registry.apis.<api>`), so an imported token obeys exactly the rules a live registration does
 (token shape, platform, device_info keys and lengths). Anything else is a `Rejected` with its reason.
-The mapping of every source is documented in the README ("Adopting: import your existing tokens").
+The mapping of every source is documented in docs/adoption.md.
 """
 
 from __future__ import annotations

@@ -706,7 +706,7 @@ def internal_invalidations(w: World) -> Scenario:
 class Route:
     build: Callable[[World], Scenario]
     ops: tuple[str, ...]  # the DynamoDB calls the request makes when nothing fails
-    unavailable: Item  # the API's own 503 body (dialects/*.py, README)
+    unavailable: Item  # the API's own 503 body (dialects/*.py, docs/apis/)
     batch: bool = False  # applied item by item: a fault may leave the earlier items done
 
 

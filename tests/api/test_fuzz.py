@@ -11,7 +11,7 @@ operation. Each call comes from its own loopback address, so the pre-signup rout
 Schemathesis's other checks are left out on purpose: `unsupported_method` wants 405 where API Gateway
 (and so the local API) answers an undeclared method with the template's 404 gateway response;
 `ignored_auth`, `missing_required_header` and `negative_data_rejection` would report the internal
-routes' SigV4, which `make run` does not emulate, and the lenient parsing the README promises
+routes' SigV4, which `make run` does not emulate, and the lenient parsing docs/apis/ promise
 (`Android`, ` fcm `); `positive_data_acceptance` would report schema-valid but unassigned phone numbers.
 """
 

@@ -58,7 +58,7 @@ def test_a_registration_expires_30_days_after_the_request(
     assert len(guard) == 1
     expires_at = int(registration[0]["expires_at"]["N"])
     assert _within(expires_at, before, after, THIRTY_DAYS), (expires_at - before) / 86400
-    # The guard's lease: 7 days beyond the registration's expiry (README, "Leases").
+    # The guard's lease: 7 days beyond the registration's expiry (docs/architecture.md, "Leases").
     assert (
         int(guard[0]["expires_at"]["N"]) == int(registration[0]["lease_until"]["N"]) == expires_at + 7 * 86400
     )

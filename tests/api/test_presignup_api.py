@@ -196,8 +196,9 @@ FOUR_LEVELS = [{"a": nested_arrays(3)}, {"a": [{"b": []}]}, {"a": {"b": {"c": []
 
 
 def test_meta_may_nest_three_levels_of_objects_or_arrays_not_four(local_api: str) -> None:
-    """The README's "nested deeper than 3" counts `meta` itself as the first level and every object or
-    array inside as one more; before issue 21 arrays did not count, so all of FOUR_LEVELS were stored."""
+    """docs/apis/pre-signup.md's "nested deeper than 3" counts `meta` itself as the first level and every
+    object or array inside as one more; before issue 21 arrays did not count, so all of FOUR_LEVELS were
+    stored."""
     for meta in THREE_LEVELS:
         mobile = number()
         assert post_meta(local_api, mobile, meta)[0] == 201, meta

@@ -1,15 +1,19 @@
 """The names a document may use, read from what defines them, and the names a document uses.
 
 A name in prose exists only if something defines it: the translated template (parameters, resources,
-outputs, conditions, every function's environment), the code (classes, identifiers, string literals),
-botocore's service models (API operations, members, errors), Powertools' environment variables, the
-Makefile's targets and variables, and the `push-registry` command's click tree.
+outputs, conditions, every function's environment, routes, the names of its alarms, queues, functions
+and log groups), the code (classes, identifiers, string literals), botocore's service models (API
+operations, members, errors), Powertools' environment variables, the Makefile's targets and variables,
+and the `push-registry` command's click tree. The documents are the README and every page of docs/;
+CHANGELOG.md is history and names what no longer exists, so it is not one of them.
 """
 
 from __future__ import annotations
 
 import ast
+import html
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -37,6 +41,17 @@ UPPER_SNAKE = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")
 # `make X` in inline code, or a command line of a code block.
 MAKE_TARGET = re.compile(r"(?:`|^\s*|&& |; )make ([a-z][a-z0-9-]*)", re.MULTILINE)
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+METHOD = r"(?:GET|POST|PUT|PATCH|DELETE)"
+# `POST /internal/tokens/holder`, `POST/GET /api/accounts/{accountId}/devices`: methods and a path.
+ROUTE = re.compile(rf"\b({METHOD}(?:/{METHOD})*) (/[A-Za-z0-9_{{}}./-]*[A-Za-z0-9_}}])")
+# `push-registry-<stage>-api-5xx-rate`, or its short form `…-api-5xx-rate`: a name the stack gives.
+STAGE_NAME = re.compile(r"(push-registry-<stage>(?:-[a-z0-9]+)*|…(?:-[a-z0-9]+)+)(?![a-z0-9<-])")
+
+
+def documents() -> dict[str, str]:
+    """The README and every page of docs/, by path from the repository's root."""
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    return {path.relative_to(ROOT).as_posix(): path.read_text() for path in [ROOT / "README.md", *pages]}
 
 
 def template_words(template_text: str) -> set[str]:
@@ -106,7 +121,10 @@ def make_targets(makefile_text: str) -> set[str]:
 
 
 def make_variables(makefile_text: str) -> set[str]:
-    return set(re.findall(r"^(?:export )?([A-Z][A-Z0-9_]*)\s*[:?]?=", makefile_text, flags=re.MULTILINE))
+    """The Makefile's variables, and the environment variables it sets for a command (`NAME=value cmd`)."""
+    defined = re.findall(r"^(?:export )?([A-Z][A-Z0-9_]*)\s*[:?]?=", makefile_text, flags=re.MULTILINE)
+    for_a_command = re.findall(r"(?:^|[\s;])([A-Z][A-Z0-9_]*)=\S", makefile_text, flags=re.MULTILINE)
+    return set(defined) | set(for_a_command)
 
 
 def cli_tree(group: click.Group) -> dict[str, set[str]]:
@@ -131,7 +149,7 @@ def unknown(names: Iterable[str], known: set[str] | frozenset[str]) -> list[str]
 
 
 def located(missing: Iterable[str], text: str, document: str = "README.md") -> list[str]:
-    """`name (README.md:12, 40)`: each missing name with the lines that use it."""
+    """`name (docs/operating.md:12, 40)`: each missing name with the lines of the document that use it."""
     lines = text.splitlines()
     return [
         f"{name} ({document}:{', '.join(str(i) for i, line in enumerate(lines, 1) if name in line)})"
@@ -139,28 +157,101 @@ def located(missing: Iterable[str], text: str, document: str = "README.md") -> l
     ]
 
 
-def deploy_parameters(readme: str) -> set[str]:
-    """The names in the first column of the README's Deploy parameter table."""
-    section = readme.split("\n## Deploy", 1)[1].split("\n## ", 1)[0]
-    names: set[str] = set()
-    for line in section.splitlines():
-        if line.startswith("| `"):
-            names |= set(re.findall(r"`([^`]+)`", line.split("|")[1]))
-    return names
+def table_rows(text: str, first_column: str) -> list[list[str]]:
+    """The cells of every row of each table whose header's first column is `first_column`."""
+    rows: list[list[str]] = []
+    inside = False
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if not cells:
+            inside = False
+        elif cells[0] == first_column:
+            inside = True
+        elif inside and not set(cells[0]) <= {"-", ":"}:
+            rows.append(cells)
+    return rows
 
 
-def configuration_defaults(readme: str) -> dict[str, str | None]:
-    """VARIABLE -> the default the README's Configuration table states for it (None: states none)."""
-    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+def deploy_parameters(document: str) -> set[str]:
+    """The names in the first column of a document's stack parameter table (`| parameter | set it to |`)."""
+    return {name for row in table_rows(document, "parameter") for name in re.findall(r"`([^`]+)`", row[0])}
+
+
+def configuration_defaults(document: str) -> dict[str, str | None]:
+    """VARIABLE -> the default a document's variable table (`| variable | meaning |`) states for it
+    (None: states none)."""
     stated: dict[str, str | None] = {}
-    for line in section.splitlines():
-        if not line.startswith("| `"):
-            continue
-        _, names, meaning, *_ = line.split("|")
+    for names, meaning, *_ in table_rows(document, "variable"):
         default = re.search(r"\(default `?([^`)]+)`?\)", meaning)
         for name in re.findall(r"`([A-Z0-9_]+)`", names):
             stated[name] = default.group(1) if default else None
     return stated
+
+
+def routes_named(document: str) -> set[tuple[str, str]]:
+    """(method, path) of every route a document names as `METHOD /path`."""
+    return {(method, path) for methods, path in ROUTE.findall(document) for method in methods.split("/")}
+
+
+def stage_names(template: Any) -> set[str]:
+    """Every name the stack builds from `push-registry-${Stage}` (alarms, queues, functions, log groups,
+    the dashboard), with `${Stage}` written `<stage>` as the documents write it."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            written = node.replace("${Stage}", "<stage>")
+            found.update(re.findall(r"push-registry-<stage>(?:-[a-z0-9]+)*", written))
+
+    walk(template)
+    return found
+
+
+def unknown_stage_names(document: str, known: set[str]) -> list[str]:
+    """Stage names a document uses that the stack does not build; `…-X` stands for any name ending so."""
+    missing = set()
+    for name in STAGE_NAME.findall(document):
+        if name.startswith("…"):
+            if not any(k.endswith(name[1:]) for k in known):
+                missing.add(name)
+        elif name not in known:
+            missing.add(name)
+    return sorted(missing)
+
+
+def slug(heading: str) -> str:
+    """The anchor Python-Markdown's toc extension (mkdocs' default) gives a heading: its text without
+    Markdown (code spans, links, emphasis), then `markdown.extensions.toc.slugify`: NFKD, ASCII only,
+    everything but word characters, spaces and hyphens dropped, lower case, runs of spaces and hyphens
+    one hyphen."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = html.unescape(re.sub(r"[`*]", "", text))
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^\w\s-]", "", text).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def anchors(document: str) -> set[str]:
+    """The anchors of a page's headings, as mkdocs builds them (a repeated slug gets `_1`, `_2`...)."""
+    found: set[str] = set()
+    fenced = False
+    for line in document.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (heading := re.match(r"#{1,6} (.+?)\s*#*$", line)):
+            base = anchor = slug(heading.group(1))
+            count = 0
+            while anchor in found:
+                count += 1
+                anchor = f"{base}_{count}"
+            found.add(anchor)
+    return found
 
 
 def translated_environment_names(stacks: Iterable[Any]) -> set[str]:

@@ -1,30 +1,37 @@
-"""Configuration that agrees everywhere: settings, template, README, Makefile and the CLI's --help.
+"""Configuration that agrees everywhere: settings, template, the docs, Makefile and the CLI's --help.
 
 Every environment variable the settings read is set by the translated template for every function, or
-has the default the README states; every stack parameter, variable, make target, CLI command and
-option the README or a --help text names exists. The checks are shown to report a phantom name.
+has the default docs/configuration.md states; every stack parameter, variable, make target, CLI command
+and option, route and stack-built name (alarm, queue, function, log group) that the README, a page of
+docs/ or a --help text names exists. The checks are shown to report a phantom name.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import MISSING, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from local.sam_translate import Stack, translated_combinations
 from local.template import load_template
+from local.template import routes as template_routes
 from ops.cli import main
 from push_registry.settings import Secret, Settings
 from tests.deployment import names
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+DOCUMENTS = names.documents()
+PAGE = "docs/configuration.md"  # the variable and stack parameter tables
 MAKEFILE = (ROOT / "Makefile").read_text()
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 
 
-# Names the seeds (the specification, outside the repository) define and the README quotes.
+# Names the seeds (the specification, outside the repository) define and the docs quote.
 SPECIFICATION_NAMES = {"UserPushTokens": "seed 002's entity, the user-push-tokens API's table"}
 
 
@@ -60,8 +67,9 @@ def default_text(value: object) -> str:
     return value.get_secret_value() if isinstance(value, Secret) else str(value)
 
 
-def test_every_setting_is_set_for_every_function_or_has_the_default_the_readme_states() -> None:
-    stated = names.configuration_defaults(README)
+def test_every_setting_is_set_for_every_function_or_has_the_default_the_docs_state() -> None:
+    stated = names.configuration_defaults(DOCUMENTS[PAGE])
+    assert stated, f"{PAGE} has no `| variable | meaning |` table"
     problems = []
     for spec in fields(Settings):
         variable = spec.name.upper()
@@ -72,47 +80,74 @@ def test_every_setting_is_set_for_every_function_or_has_the_default_the_readme_s
             continue
         default = spec.default if spec.default is not MISSING else None
         if variable not in stated:
-            problems.append(f"{variable}: not set for {unset[:3]}..., and the README states no default")
+            problems.append(f"{variable}: not set for {unset[:3]}..., and {PAGE} states no default")
         elif default is not None and stated[variable] != default_text(default):
             problems.append(
-                f"{variable}: the README states default {stated[variable]!r}, settings.py has {default!r}"
+                f"{variable}: {PAGE} states default {stated[variable]!r}, settings.py has {default!r}"
             )
     assert not problems, "\n".join(problems)
 
 
-def test_every_parameter_the_readme_deploy_table_names_is_a_stack_parameter() -> None:
-    parameters = set(load_template()["Parameters"])
-    assert names.located(names.unknown(names.deploy_parameters(README), parameters), README) == []
-
-
-def test_every_camel_case_name_the_readme_uses_exists() -> None:
-    """Stack parameters, resources, outputs, AWS API names, classes: a name nothing defines is a phantom."""
-    assert names.located(names.unknown(names.CAMEL.findall(README), known_camel_names()), README) == []
-
-
-def test_every_environment_variable_the_readme_names_exists() -> None:
-    assert names.located(names.unknown(names.UPPER_SNAKE.findall(README), known_variables()), README) == []
-
-
-def test_every_make_target_the_readme_names_exists() -> None:
-    missing = names.unknown(names.MAKE_TARGET.findall(README), names.make_targets(MAKEFILE))
-    assert names.located([f"make {target}" for target in missing], README) == []
-
-
-def test_every_push_registry_command_and_option_the_readme_names_exists() -> None:
+def phantoms(text: str, template_text: str = TEMPLATE_TEXT) -> dict[str, list[str]]:
+    """What one document names and nothing defines, by kind: the check every document must pass."""
+    template = template_of(template_text)
     tree = names.cli_tree(main)
-    problems = []
-    for line in README.splitlines():
+    commands = []
+    for line in text.splitlines():
         for command, rest in re.findall(r"push-registry ([a-z][a-z-]*)((?:[^`|]*))", line):
             if command not in tree:
-                problems.append(f"push-registry {command}: no such command")
+                commands.append(f"push-registry {command}")
                 continue
-            problems += [
-                f"push-registry {command} {o}: no such option"
+            commands += [
+                f"push-registry {command} {o}"
                 for o in re.findall(r"--[a-z][a-z-]*", rest)
                 if o not in tree[command]
             ]
-    assert not problems, "\n".join(sorted(set(problems)))
+    routes = {(r.method, r.path) for r in template_routes(template)}
+    return {
+        "stack parameters": names.unknown(names.deploy_parameters(text), set(template["Parameters"])),
+        "CamelCase names": names.unknown(names.CAMEL.findall(text), known_camel_names(template_text)),
+        "environment variables": names.unknown(names.UPPER_SNAKE.findall(text), known_variables()),
+        "make targets": [
+            f"make {t}" for t in names.unknown(names.MAKE_TARGET.findall(text), names.make_targets(MAKEFILE))
+        ],
+        "push-registry commands and options": sorted(set(commands)),
+        "routes": [f"{m} {p}" for m, p in sorted(names.routes_named(text) - routes)],
+        "alarm, queue, function and log group names": names.unknown_stage_names(
+            text, names.stage_names(template)
+        ),
+    }
+
+
+@cache
+def template_of(template_text: str) -> dict[str, Any]:
+    """The template as load_template reads it, from its text (the real one, or an altered copy)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "template.yaml"
+        path.write_text(template_text)
+        return load_template(path)
+
+
+@pytest.mark.parametrize("document", sorted(DOCUMENTS))
+def test_every_name_a_document_uses_exists_in_the_template_or_the_code(document: str) -> None:
+    """The README and every page of docs/: stack parameters, variables, make targets, push-registry
+    commands and options, routes, and the names the stack builds (alarms, queues, functions)."""
+    text = DOCUMENTS[document]
+    found = {kind: names.located(missing, text, document) for kind, missing in phantoms(text).items()}
+    assert {kind: missing for kind, missing in found.items() if missing} == {}
+
+
+def test_the_checks_read_what_the_pages_hold() -> None:
+    """Each kind of name is found somewhere, so an emptied parser cannot pass the test above."""
+    everything = "\n".join(DOCUMENTS.values())
+    assert {"RegistrationTtlDays", "MaxDevicesPerUser"} <= names.deploy_parameters(DOCUMENTS[PAGE])
+    assert "REGISTRATION_TTL_DAYS" in names.UPPER_SNAKE.findall(everything)
+    assert {"run", "test", "lint", "docs", "bench"} <= set(names.MAKE_TARGET.findall(everything))
+    assert "push-registry import" in everything
+    assert "push-registry who-holds" in everything
+    assert ("DELETE", "/internal/users/{userId}") in names.routes_named(everything)
+    assert "push-registry-<stage>-privacy-erasures-queue" in names.STAGE_NAME.findall(everything)
+    assert "…-erasure-dead-letters" in names.STAGE_NAME.findall(everything)
 
 
 def test_every_option_and_stack_name_a_help_text_names_exists() -> None:
@@ -151,6 +186,42 @@ def test_the_phantom_registration_ttl_days_is_reported_against_the_template_that
     assert "RegistrationTtlDays" in names.unknown(
         help_names, parameters | set(load_template(before)["Outputs"])
     )
+
+
+def test_a_page_naming_a_phantom_stack_parameter_is_reported_where_it_names_it() -> None:
+    """A copy of docs/configuration.md naming `RegistrationTtlDayz`, a parameter that does not exist.
+
+    The issue's phantom, `RegistrationTtlDays`, is a real parameter now (it is shown to be reported
+    against the template that lacked it, below), so the page copy names a misspelling of it: in the
+    parameter table and in prose, with a phantom variable, make target, option, route and alarm too.
+    """
+    page = DOCUMENTS[PAGE]
+    row = "| `RegistrationTtlDays` |"
+    assert row in page
+    copy = page.replace(row, "| `RegistrationTtlDayz` | days a registration lives |\n" + row, 1) + (
+        "\nSet `REGISTRATION_TTL_DAYZ`, run `make deploy-all`, `push-registry import --lifetime-weeks 4`,"
+        " call `POST /internal/users/{userId}/purge` and watch `…-dynamodb-hot-partition`.\n"
+    )
+    found = phantoms(copy)
+    assert found["stack parameters"] == ["RegistrationTtlDayz"]
+    assert found["CamelCase names"] == ["RegistrationTtlDayz"]
+    assert found["environment variables"] == ["REGISTRATION_TTL_DAYZ"]
+    assert found["make targets"] == ["make deploy-all"]
+    assert found["push-registry commands and options"] == ["push-registry import --lifetime-weeks"]
+    assert found["routes"] == ["POST /internal/users/{userId}/purge"]
+    assert found["alarm, queue, function and log group names"] == ["…-dynamodb-hot-partition"]
+    line = copy.splitlines().index("| `RegistrationTtlDayz` | days a registration lives |") + 1
+    assert names.located(found["stack parameters"], copy, PAGE) == [f"RegistrationTtlDayz ({PAGE}:{line})"]
+    assert not any(phantoms(page).values())
+
+
+def test_the_phantom_registration_ttl_days_is_reported_in_a_page_against_the_template_that_lacked_it() -> (
+    None
+):
+    """The issue's own phantom: the pages name `RegistrationTtlDays`, checked against template.yaml as it
+    was before the parameter existed."""
+    found = phantoms(DOCUMENTS[PAGE], template_before_registration_ttl_days())
+    assert found["stack parameters"] == ["RegistrationTtlDays"]
 
 
 def test_a_camel_case_name_nothing_defines_is_reported() -> None:

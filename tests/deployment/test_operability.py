@@ -1,17 +1,23 @@
-"""template.yaml's operations promises: logs, tracing, dashboard, alarms, gateway responses."""
+"""template.yaml's operations promises: logs, tracing, dashboard, alarms and their runbooks, gateway
+responses."""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
 
 from local.template import load_template
 from push_registry.telemetry import Metric
+from tests.deployment import names
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {n: r for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+ROOT = Path(__file__).resolve().parents[2]
+OPERATING = "docs/operating.md"
+RUNBOOK = re.compile(r"Runbook: (docs/[\w/.-]+\.md)#([\w-]+)")
 
 
 def of_type(kind: str) -> dict[str, Any]:
@@ -136,3 +142,84 @@ def test_no_iam_statement_grants_a_wildcard() -> None:
     text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
     assert not re.search(r"Action:\s*\[?\s*['\"]?\*", text)
     assert not re.search(r"Resource:\s*['\"]?\*", text)
+
+
+def alarm_names(resources: dict[str, Any] = RESOURCES) -> dict[str, str]:
+    """Logical id -> the alarm's name without `push-registry-${Stage}-`."""
+    return {
+        name: r["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("push-registry-${Stage}-")
+        for name, r in resources.items()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def runbook_sections(page: str) -> set[str]:
+    """The anchors of the `###` sections under the page's `## Alarms`: one runbook per alarm."""
+    alarms = page.split("\n## Alarms\n", 1)[1].split("\n## ", 1)[0]
+    return {names.slug(heading) for heading in re.findall(r"^### (.+)$", alarms, flags=re.MULTILINE)}
+
+
+def runbook_problems(resources: dict[str, Any], pages: dict[str, str]) -> list[str]:
+    """Each alarm whose description names no runbook, a page that does not exist or an anchor the page
+    lacks, or a section other than its own; and each runbook section no alarm has."""
+    problems = []
+    for logical_id, alarm in alarm_names(resources).items():
+        description = resources[logical_id]["Properties"]["AlarmDescription"]
+        found = RUNBOOK.search(description)
+        if not found:
+            problems.append(
+                f"{logical_id}: its AlarmDescription names no 'Runbook: docs/<page>.md#<section>'"
+            )
+            continue
+        page, anchor = found.groups()
+        if page not in pages:
+            problems.append(f"{logical_id}: {page} does not exist")
+        elif anchor not in names.anchors(pages[page]):
+            problems.append(f"{logical_id}: {page} has no section #{anchor}")
+        elif (page, anchor) != (OPERATING, alarm):
+            problems.append(f"{logical_id}: names {page}#{anchor}, not its own {OPERATING}#{alarm}")
+    for section in sorted(runbook_sections(pages[OPERATING]) - set(alarm_names(resources).values())):
+        problems.append(f"{OPERATING}#{section}: a runbook for no alarm of the template")
+    return problems
+
+
+def test_every_alarm_description_names_its_runbook_section_in_the_docs() -> None:
+    """A person paged at night reads the alarm's description and goes straight to its section."""
+    assert runbook_problems(RESOURCES, names.documents()) == []
+    assert runbook_sections(names.documents()[OPERATING]) == set(alarm_names().values())
+
+
+def test_a_missing_runbook_a_wrong_anchor_and_a_stray_section_are_reported() -> None:
+    pages = names.documents()
+    without = pages[OPERATING].replace("### `lambda-errors`\n", "### `lambda-error`\n")
+    assert runbook_problems(RESOURCES, {**pages, OPERATING: without}) == [
+        f"LambdaErrorsAlarm: {OPERATING} has no section #lambda-errors",
+        f"{OPERATING}#lambda-error: a runbook for no alarm of the template",
+    ]
+    resources = copy.deepcopy(RESOURCES)
+    resources["DeadLettersAlarm"]["Properties"]["AlarmDescription"] = "Dead letters."
+    resources["ErasureDeadLettersAlarm"]["Properties"]["AlarmDescription"] = "Runbook: docs/operate.md#x"
+    resources["Api5xxRateAlarm"]["Properties"]["AlarmDescription"] = (
+        "Runbook: docs/operating.md#lambda-errors"
+    )
+    assert runbook_problems(resources, pages) == [
+        f"Api5xxRateAlarm: names {OPERATING}#lambda-errors, not its own {OPERATING}#api-5xx-rate",
+        "DeadLettersAlarm: its AlarmDescription names no 'Runbook: docs/<page>.md#<section>'",
+        "ErasureDeadLettersAlarm: docs/operate.md does not exist",
+    ]
+
+
+def test_the_anchors_are_those_mkdocs_builds() -> None:
+    """names.slug against headings whose anchors the site's links use: `mkdocs build --strict` (make
+    lint) fails when such a link names an anchor the built page lacks, so the two agree."""
+    links = {
+        "SnapStart (`EnableSnapStart`, default `false`)": "snapstart-enablesnapstart-default-false",
+        "`sam local` (Docker)": "sam-local-docker",
+        "What ships: bytecode for every module": "what-ships-bytecode-for-every-module",
+        "Field mapping per source": "field-mapping-per-source",
+        "`api-5xx-rate`": "api-5xx-rate",
+    }
+    assert {heading: names.slug(heading) for heading in links} == links
+    site = "\n".join(names.documents().values())
+    for anchor in links.values():
+        assert f"#{anchor})" in site, f"no page links #{anchor}: the build would not check it"

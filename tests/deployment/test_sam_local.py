@@ -1,4 +1,4 @@
-"""Every function through `sam local invoke` with its events/ file, in README order, on a fresh
+"""Every function through `sam local invoke` with its events/ file, in the order of EXPECTED, on a fresh
 DynamoDB Local: the Lambda image, the built layer and the host-gateway mapping, for real.
 
 Runs when Docker answers and the Lambda Python 3.13 image for this machine's architecture is in

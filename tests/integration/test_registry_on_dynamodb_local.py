@@ -47,7 +47,7 @@ def stored(ddb_local: Any, pk: str, sk: str) -> dict[str, Any] | None:
 
 
 def list_entry(registration: Registration) -> str:
-    """The sort key of a registration's list entry (README, "The table")."""
+    """The sort key of a registration's list entry (docs/architecture.md, "The table")."""
     return f"LIVE#{registration.created_at.isoformat(timespec='microseconds')}#{registration.id}"
 
 

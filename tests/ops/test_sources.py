@@ -1,4 +1,4 @@
-"""Each source's export row mapped onto its API's request (no database): the README's field mapping."""
+"""Each source's export row mapped onto its API's request (no database): docs/adoption.md's field mapping."""
 
 from __future__ import annotations
 

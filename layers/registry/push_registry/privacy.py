@@ -34,7 +34,7 @@ def subject_fingerprint(kind: Subject, subject: str) -> str:
 
     Not anonymous: whoever can enumerate candidates (phone numbers, user ids) can find the one that
     matches, as an operator confirming an erasure would. Audit lines are therefore kept no longer than
-    the logs they are in (see the README, "Data we keep").
+    the logs they are in (see docs/privacy.md, "Data we keep").
     """
     return hashlib.sha256(f"{kind.value}:{subject}".encode()).hexdigest()[:12]
 

@@ -3,7 +3,7 @@
 Bodies are declared as pydantic-core schemas (`object_of`, `field`, `text`...) and validated by
 `pydantic_core.SchemaValidator`, the Rust validator that pydantic's BaseModel runs too: the same checks
 and the same error types. BaseModel itself is not used: its import and class building cost a shipped
-cold start ~90 ms that no request needs (README, Performance). A validated body is a plain dict holding
+cold start ~90 ms that no request needs (docs/performance.md). A validated body is a plain dict holding
 the fields that were sent (and the declared defaults).
 
 Only the routes that validate a body import this module; `errors.describe` words a field problem for

@@ -18,7 +18,7 @@ SOURCE = "accounts"
 
 # What other APIs store, in the accounts API's words (seed 004 knows only android/ios and three
 # device_info keys; a mobile client decoding `platform` as an enum must never see anything else).
-# device_info: the shared key (README "The table") → seed 004's key, first match wins.
+# device_info: the shared key (docs/architecture.md, "The table") → seed 004's key, first match wins.
 _SEED_004_INFO: dict[str, tuple[str, ...]] = {
     "app_version": ("app_version",),
     "os_version": ("os_version",),
