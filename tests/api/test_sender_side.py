@@ -73,6 +73,37 @@ def test_a_senders_loop_look_up_send_report(local_api: str, make_token: Callable
     assert [t["token"] for t in remaining] == [camera_token]
 
 
+def test_the_look_up_names_each_tokens_end_user_messaging_channel_type(
+    local_api: str, make_token: Callable[..., str]
+) -> None:
+    """Derived for the client APIs' tokens (which never name an APNs environment): FCM is GCM, APNs is
+    APNS (production), web push has no End User Messaging channel."""
+    user = new_user()
+    jwt = make_token(user, abilities=["backoffice"])
+    apns, fcm, webpush = uuid.uuid4().hex * 2, new_push_token(), f"https://push.example/{uuid.uuid4().hex}"
+    registered = [
+        post(
+            f"{local_api}/api/accounts/{user}/devices", {"device_token": apns, "platform": "ios"}, token=jwt
+        ),
+        post(f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": fcm}, token=jwt),
+        post(
+            f"{local_api}/api/v1/pigeons/chat/devices",
+            {"token": webpush, "platform": "web"},
+            token=jwt,
+            X_PUBLIC_KEY="pk_local_pigeons",
+        ),
+    ]
+    assert all(r.status_code in (200, 201) for r in registered), [r.text for r in registered]
+
+    looked_up = requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"]
+
+    assert {t["token"]: (t["provider"], t["channel_type"]) for t in looked_up} == {
+        apns: ("apns", "APNS"),
+        fcm: ("fcm", "GCM"),
+        webpush: ("webpush", None),
+    }
+
+
 def test_presignup_lookup_keeps_the_phone_out_of_the_url(local_api: str) -> None:
     token = new_push_token()
     created = post(

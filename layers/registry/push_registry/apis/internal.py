@@ -12,7 +12,7 @@ from push_registry.http import Request
 from push_registry.invalidation import Invalidation
 from push_registry.presignup import PreSignupRecord
 from push_registry.privacy import Subject
-from push_registry.registration import Registration, iso
+from push_registry.registration import Registration, channel_type_of, iso
 from push_registry.registry import DevicePage
 
 # Items per request and per SQS message. Sized to the time budget: after one batched read of every
@@ -89,6 +89,7 @@ def _token(registration: Registration) -> dict[str, Any]:
         "id": registration.id,
         "token": registration.token,
         "provider": registration.provider.value,
+        "channel_type": channel_type_of(registration),
         "platform": registration.platform,
         "app_version": info.get("app_version"),
         "language": info.get("language"),
