@@ -16,7 +16,7 @@ from ops.importer import DEFAULT_RATE, DEFAULT_WORKERS, ImportFailed, ImportJob,
 from ops.operator_api import InternalApi, OperatorError, stack_output, stack_parameter, user_path
 from ops.progress import Lines, Progress, Silent, for_stream
 from ops.sources import SOURCES
-from push_registry.invalidation import REASONS
+from push_registry.invalidation import DELIVERY_STATUSES, REASONS
 
 INTERRUPTED = 130
 
@@ -259,11 +259,27 @@ def phone(phone: str, api: str | None, stack: str | None, region: str | None) ->
 
 @main.command("invalidate")
 @click.argument("token")
-@click.option("--reason", required=True, type=click.Choice(list(REASONS)), help="The push provider's word.")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice([*REASONS, *DELIVERY_STATUSES]),
+    help="The push provider's word, or End User Messaging's DeliveryStatus.",
+)
+@click.option("--status-message", help="End User Messaging's StatusMessage (with PERMANENT_FAILURE).")
 @_api_options
-def invalidate(token: str, reason: str, api: str | None, stack: str | None, region: str | None) -> None:
+def invalidate(
+    token: str,
+    reason: str,
+    status_message: str | None,
+    api: str | None,
+    stack: str | None,
+    region: str | None,
+) -> None:
     """Retire TOKEN (`-` reads it from stdin) as a push provider rejected it."""
-    body = {"invalidations": [{"token": _secret_argument(token), "reason": reason}]}
+    item = {"token": _secret_argument(token), "reason": reason}
+    if status_message is not None:
+        item["status_message"] = status_message
+    body = {"invalidations": [item]}
     result = _call(_api(api, stack, region), "POST", "/internal/tokens/invalidations", body)
     _show({"status": result["results"][0]["status"]})
 

@@ -153,6 +153,63 @@ def test_the_queue_consumer_reports_only_the_failed_message(
     assert requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"] == []
 
 
+def end_user_messaging_result(address: str, status: str, provider_error: str | None = None) -> dict[str, Any]:
+    """One address's entry of a SendMessages Result, as End User Messaging returns it."""
+    result: dict[str, Any] = {"DeliveryStatus": status, "StatusCode": 200}
+    if provider_error is not None:
+        message = {
+            "errorMessage": "Unregistered or expired token",
+            "channelType": "GCM",
+            "pushProviderStatusCode": "200",
+            "pushProviderError": provider_error,
+        }
+        result |= {"StatusCode": 410, "StatusMessage": json.dumps(message)}
+    return {address: result}
+
+
+def test_end_user_messagings_delivery_statuses_go_to_the_route_and_the_queue_as_they_came(
+    local_api: str, make_token: Callable[..., str], load_handler: Callable[[str], Any]
+) -> None:
+    """A sender reports every address of a SendMessages Result: only what says the token is dead
+    retires it, through the route and through the queue alike."""
+    user = new_user()
+    gone, fine, gone_too = new_push_token(), new_push_token(), new_push_token()
+    for token in (gone, fine, gone_too):
+        registered = post(
+            f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": token}, token=make_token(user)
+        )
+        assert registered.status_code == 200, registered.text
+    results = end_user_messaging_result(
+        gone, "PERMANENT_FAILURE", "NotRegistered"
+    ) | end_user_messaging_result(fine, "SUCCESSFUL")
+    report = {
+        "invalidations": [
+            {"token": address, "reason": r["DeliveryStatus"], "status_message": r.get("StatusMessage")}
+            for address, r in results.items()
+        ]
+    }
+
+    answered = post(f"{local_api}/internal/tokens/invalidations", report)
+
+    assert answered.json() == {
+        "results": [{"token": gone, "status": "deactivated"}, {"token": fine, "status": "kept"}]
+    }
+    event = json.loads((EVENTS / "token_invalidations_queue.json").read_text())
+    event["Records"] = event["Records"][:1]
+    ((address, result),) = end_user_messaging_result(gone_too, "PERMANENT_FAILURE", "UNREGISTERED").items()
+    message = {
+        "token": address,
+        "reason": result["DeliveryStatus"],
+        "status_message": result["StatusMessage"],
+    }
+    event["Records"][0]["body"] = json.dumps({"invalidations": [message]})
+    assert load_handler("token_invalidations_queue").handler(event, LambdaContext("queue")) == {
+        "batchItemFailures": []
+    }
+    remaining = requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"]
+    assert [t["token"] for t in remaining] == [fine]
+
+
 # ---------------------------------------------------------------------- invalidation batches and time
 
 # The latency the issue's measurement used: a read 4 ms, a transaction 12 ms.

@@ -80,7 +80,7 @@ def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
     from push_registry.validation import parse  # noqa: PLC0415
 
     items = parse(INVALIDATIONS, body)["invalidations"]
-    return [Invalidation(item["token"], item["reason"]) for item in items]
+    return [Invalidation(item["token"], item["reason"], item.get("status_message")) for item in items]
 
 
 def _token(registration: Registration) -> dict[str, Any]:
