@@ -15,7 +15,7 @@ import click
 from ops.importer import DEFAULT_RATE, DEFAULT_WORKERS, ImportFailed, ImportJob, Summary, run_import
 from ops.operator_api import InternalApi, OperatorError, stack_output, stack_parameter, user_path
 from ops.progress import Lines, Progress, Silent, for_stream
-from ops.sources import SOURCES
+from ops.sources import PINPOINT, SOURCES
 from push_registry.invalidation import DELIVERY_STATUSES, REASONS
 
 INTERRUPTED = 130
@@ -160,12 +160,20 @@ def _print_summary(summary: Summary, job: ImportJob, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict()))
         return
     c = summary.counts
+    # Only Pinpoint's endpoints can be opted out, anonymous or of another channel: its own line.
+    pinpoint = (
+        f"skipped as opted out {c.opted_out:,}, anonymous (no User.UserId) {c.anonymous:,}, "
+        f"not a push channel {c.not_push:,}\n"
+        if job.source == PINPOINT
+        else ""
+    )
     click.echo(
         f"imported {c.imported + c.won:,} ({c.won:,} of them replacing a less recently used registration), "
         f"refreshed {c.refreshed:,}, unchanged {c.unchanged:,}\n"
         f"skipped as expired {c.expired:,}, inactive at the source {c.inactive:,}, "
         f"deactivated here since {c.retired:,}, beyond the per-user cap {c.capped:,} "
         f"(and {c.evicted:,} registrations evicted for the cap)\n"
+        f"{pinpoint}"
         f"rejected {c.rejected:,} (see {job.rejects_path}), "
         f"conflicts {c.conflicts:,}: won {c.won:,}, lost {c.lost:,} (see {job.conflicts_path})\n"
         f"{c.records:,} records in {summary.seconds:.1f} s: {summary.records_per_second:,.0f} records/s "
