@@ -19,6 +19,8 @@ from ops.sources import PINPOINT, SOURCES
 from push_registry.invalidation import DELIVERY_STATUSES, REASONS
 
 INTERRUPTED = 130
+# "You can send a direct message to as many as 100 recipients" (Amazon Pinpoint API Reference, Messages).
+SEND_MESSAGES_MAX_ADDRESSES = 100
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -234,8 +236,15 @@ def who_holds(token: str, api: str | None, stack: str | None, region: str | None
 
 @main.command("user")
 @click.argument("user_id")
+@click.option(
+    "--addresses",
+    is_flag=True,
+    help="Print instead the Addresses of an End User Messaging send-messages request for the live"
+    " tokens: add a message configuration, and it is the request's message for `aws pinpoint"
+    " send-messages`.",
+)
 @_api_options
-def user(user_id: str, api: str | None, stack: str | None, region: str | None) -> None:
+def user(user_id: str, addresses: bool, api: str | None, stack: str | None, region: str | None) -> None:
     """Every live token of USER_ID, from every client API."""
     client = _api(api, stack, region)
     tokens: list[Any] = []
@@ -247,7 +256,26 @@ def user(user_id: str, api: str | None, stack: str | None, region: str | None) -
         cursor = page.get("next_cursor")
         if not cursor:
             break
+    if addresses:
+        _show({"Addresses": _send_messages_addresses(tokens)})
+        return
     _show({"user_id": user_id, "tokens": tokens})
+
+
+def _send_messages_addresses(tokens: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """SendMessages' Addresses: each token with the ChannelType the sender look-up names for it."""
+    found = {t["token"]: {"ChannelType": t["channel_type"]} for t in tokens if t.get("channel_type")}
+    if len(found) < len(tokens):
+        click.echo(
+            f"left out {len(tokens) - len(found)} web push token(s): End User Messaging has no web push"
+            " channel (`user` without --addresses lists them)",
+            err=True,
+        )
+    if len(found) > SEND_MESSAGES_MAX_ADDRESSES:
+        raise click.ClickException(
+            f"{len(found)} addresses: SendMessages takes at most {SEND_MESSAGES_MAX_ADDRESSES} a request"
+        )
+    return found
 
 
 @main.command("phone")
@@ -271,9 +299,11 @@ def phone(phone: str, api: str | None, stack: str | None, region: str | None) ->
     "--reason",
     required=True,
     type=click.Choice([*REASONS, *DELIVERY_STATUSES]),
-    help="The push provider's word, or End User Messaging's DeliveryStatus.",
+    help="The push provider's word, or End User Messaging's delivery status.",
 )
-@click.option("--status-message", help="End User Messaging's StatusMessage (with PERMANENT_FAILURE).")
+@click.option(
+    "--status-message", help="End User Messaging's status message for the address (with PERMANENT_FAILURE)."
+)
 @_api_options
 def invalidate(
     token: str,
