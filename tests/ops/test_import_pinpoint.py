@@ -22,7 +22,8 @@ from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
 from tests.api.invariants import check_invariants
 from tests.ops.pinpoint_exports import USER_ENDPOINTS, Expected, generate, order_free
-from tests.ops.test_import import UNPACED, dump, new_table
+from tests.ops.test_import import Dump, dump, live_registrations, new_table
+from tests.ops.test_import import job as import_job
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +33,7 @@ CAP = 10  # below the generated heavy users' endpoints (Pinpoint itself keeps at
 
 
 def job(ddb_local: Any, table: str, path: Path) -> ImportJob:
-    return ImportJob(
-        path=path,
-        source=PINPOINT,
-        table=table,
-        endpoint_url=ddb_local.endpoint_url,
-        region="us-east-1",
-        rate=UNPACED,
-        workers=8,
-        max_devices_per_user=CAP,
-    )
+    return import_job(ddb_local, table, path, PINPOINT, max_devices_per_user=CAP)
 
 
 def counts_of(summary: Any) -> dict[str, int]:
@@ -81,12 +73,8 @@ def check_the_export_covers_the_done_when(expected: Expected) -> None:
     )
 
 
-def check_winners(items: dict[tuple[str, str], dict[str, Any]], expected: Expected) -> None:
-    live = {
-        item["token"]["S"]: item
-        for key, item in items.items()
-        if key[0].startswith("OWNER#") and key[1].startswith("TOKEN#") and item["active"]["BOOL"]
-    }
+def check_winners(items: Dump, expected: Expected) -> None:
+    live = live_registrations(items)
     assert set(live) == set(expected.winners), "exactly the winning endpoints are registrations"
     for token, (owner, channel_type, endpoint_id, last_used) in expected.winners.items():
         item = live[token]
