@@ -121,7 +121,7 @@ TABLE ?= push-registry-local
 ENDPOINT ?= http://127.0.0.1:8000
 RATE ?= 200
 import: venv  ## push-registry import (see docs/adoption.md)
-	@test -n "$(FILE)" -a -n "$(FROM)" || { echo "usage: make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons"; exit 2; }
+	@test -n "$(FILE)" -a -n "$(FROM)" || { echo "usage: make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons|pinpoint"; exit 2; }
 	$(VENV)/bin/push-registry import "$(FILE)" --from "$(FROM)" --table "$(TABLE)" --rate "$(RATE)" \
 		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
 

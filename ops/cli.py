@@ -15,10 +15,12 @@ import click
 from ops.importer import DEFAULT_RATE, DEFAULT_WORKERS, ImportFailed, ImportJob, Summary, run_import
 from ops.operator_api import InternalApi, OperatorError, stack_output, stack_parameter, user_path
 from ops.progress import Lines, Progress, Silent, for_stream
-from ops.sources import SOURCES
-from push_registry.invalidation import REASONS
+from ops.sources import PINPOINT, SOURCES
+from push_registry.invalidation import DELIVERY_STATUSES, REASONS
 
 INTERRUPTED = 130
+# "You can send a direct message to as many as 100 recipients" (Amazon Pinpoint API Reference, Messages).
+SEND_MESSAGES_MAX_ADDRESSES = 100
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -160,12 +162,20 @@ def _print_summary(summary: Summary, job: ImportJob, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict()))
         return
     c = summary.counts
+    # Only Pinpoint's endpoints can be opted out, anonymous or of another channel: its own line.
+    pinpoint = (
+        f"skipped as opted out {c.opted_out:,}, anonymous (no User.UserId) {c.anonymous:,}, "
+        f"not a push channel {c.not_push:,}\n"
+        if job.source == PINPOINT
+        else ""
+    )
     click.echo(
         f"imported {c.imported + c.won:,} ({c.won:,} of them replacing a less recently used registration), "
         f"refreshed {c.refreshed:,}, unchanged {c.unchanged:,}\n"
         f"skipped as expired {c.expired:,}, inactive at the source {c.inactive:,}, "
         f"deactivated here since {c.retired:,}, beyond the per-user cap {c.capped:,} "
         f"(and {c.evicted:,} registrations evicted for the cap)\n"
+        f"{pinpoint}"
         f"rejected {c.rejected:,} (see {job.rejects_path}), "
         f"conflicts {c.conflicts:,}: won {c.won:,}, lost {c.lost:,} (see {job.conflicts_path})\n"
         f"{c.records:,} records in {summary.seconds:.1f} s: {summary.records_per_second:,.0f} records/s "
@@ -226,8 +236,15 @@ def who_holds(token: str, api: str | None, stack: str | None, region: str | None
 
 @main.command("user")
 @click.argument("user_id")
+@click.option(
+    "--addresses",
+    is_flag=True,
+    help="Print instead the Addresses of an End User Messaging send-messages request for the live"
+    " tokens: add a message configuration, and it is the request's message for `aws pinpoint"
+    " send-messages`.",
+)
 @_api_options
-def user(user_id: str, api: str | None, stack: str | None, region: str | None) -> None:
+def user(user_id: str, addresses: bool, api: str | None, stack: str | None, region: str | None) -> None:
     """Every live token of USER_ID, from every client API."""
     client = _api(api, stack, region)
     tokens: list[Any] = []
@@ -239,7 +256,26 @@ def user(user_id: str, api: str | None, stack: str | None, region: str | None) -
         cursor = page.get("next_cursor")
         if not cursor:
             break
+    if addresses:
+        _show({"Addresses": _send_messages_addresses(tokens)})
+        return
     _show({"user_id": user_id, "tokens": tokens})
+
+
+def _send_messages_addresses(tokens: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """SendMessages' Addresses: each token with the ChannelType the sender look-up names for it."""
+    found = {t["token"]: {"ChannelType": t["channel_type"]} for t in tokens if t.get("channel_type")}
+    if len(found) < len(tokens):
+        click.echo(
+            f"left out {len(tokens) - len(found)} web push token(s): End User Messaging has no web push"
+            " channel (`user` without --addresses lists them)",
+            err=True,
+        )
+    if len(found) > SEND_MESSAGES_MAX_ADDRESSES:
+        raise click.ClickException(
+            f"{len(found)} addresses: SendMessages takes at most {SEND_MESSAGES_MAX_ADDRESSES} a request"
+        )
+    return found
 
 
 @main.command("phone")
@@ -259,11 +295,29 @@ def phone(phone: str, api: str | None, stack: str | None, region: str | None) ->
 
 @main.command("invalidate")
 @click.argument("token")
-@click.option("--reason", required=True, type=click.Choice(list(REASONS)), help="The push provider's word.")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice([*REASONS, *DELIVERY_STATUSES]),
+    help="The push provider's word, or End User Messaging's delivery status.",
+)
+@click.option(
+    "--status-message", help="End User Messaging's status message for the address (with PERMANENT_FAILURE)."
+)
 @_api_options
-def invalidate(token: str, reason: str, api: str | None, stack: str | None, region: str | None) -> None:
+def invalidate(
+    token: str,
+    reason: str,
+    status_message: str | None,
+    api: str | None,
+    stack: str | None,
+    region: str | None,
+) -> None:
     """Retire TOKEN (`-` reads it from stdin) as a push provider rejected it."""
-    body = {"invalidations": [{"token": _secret_argument(token), "reason": reason}]}
+    item = {"token": _secret_argument(token), "reason": reason}
+    if status_message is not None:
+        item["status_message"] = status_message
+    body = {"invalidations": [item]}
     result = _call(_api(api, stack, region), "POST", "/internal/tokens/invalidations", body)
     _show({"status": result["results"][0]["status"]})
 

@@ -1,5 +1,7 @@
 """`push-registry import`: a JSON Lines export adopted into the registry table, resumably, at a bounded rate.
 
+The file may be gzip-compressed (as a Pinpoint export job writes it), and a source may also read one
+JSON document listing its rows (Pinpoint's `get-user-endpoints` output); a "line" is then a row of it.
 Rows are read in order and adopted by concurrent workers (`push_registry.adoption`), each DynamoDB
 request paced to `--rate` per second. Outcomes are committed in line order: the checkpoint names the
 first line whose outcome is not yet committed, so a run stopped anywhere (Ctrl-C, SIGTERM, a crash,
@@ -10,7 +12,9 @@ to the checkpoint when a run resumes, so a resumed run's reports equal an uninte
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import queue
@@ -31,7 +35,7 @@ from botocore.config import Config
 
 from ops.operator_api import is_loopback as _is_loopback
 from ops.progress import Progress
-from ops.sources import SOURCES, Inactive, Rejected, record_of
+from ops.sources import SOURCES, Rejected, Skipped, Source, record_of
 from push_registry.adoption import Adopted, Adoption, AdoptionResult
 from push_registry.errors import Unavailable
 from push_registry.registration import Registration, iso, token_fingerprint, utc_now
@@ -64,6 +68,9 @@ class Counts:
     unchanged: int = 0
     expired: int = 0
     inactive: int = 0
+    opted_out: int = 0  # the person asked for no messages (Pinpoint's OptOut ALL)
+    anonymous: int = 0  # no user to register the token to (a Pinpoint endpoint without User.UserId)
+    not_push: int = 0  # not a push channel (Pinpoint's email, SMS, voice, in-app and custom endpoints)
     retired: int = 0
     rejected: int = 0
     won: int = 0
@@ -139,7 +146,7 @@ class Summary:
 class _Outcome:
     line: int
     end: int  # byte offset just after the line
-    kind: str  # an Adopted value, "rejected" or "inactive"
+    kind: str  # an Adopted value, "rejected" or a Skipped kind: a field of Counts
     evicted: int = 0  # the owner's registrations this record's import deactivated for the cap
     reject: dict[str, Any] | None = None
     conflict: dict[str, Any] | None = None
@@ -227,15 +234,16 @@ class _Run:
 
     def __init__(self, job: ImportJob, progress: Progress, client: Any, stop: threading.Event) -> None:
         self.job, self.progress, self.stop = job, progress, stop
+        self.source = SOURCES[job.source]
+        self.export = _Export(job.path, self.source)
         self.head = _file_head(job.path)
-        self.checkpoint = _Checkpoint() if job.restart else _load_checkpoint(job, self.head)
+        self.checkpoint = _Checkpoint() if job.restart else _load_checkpoint(job, self.head, self.export.size)
         self.adoption = Adoption(
             RegistrationStore(
                 PacedClient(client, Pace(job.rate)), job.table, max_devices_per_user=job.max_devices_per_user
             ),
             lifetime=job.lifetime,
         )
-        self.source = SOURCES[job.source]
         self.results: queue.Queue[_Outcome] = queue.Queue()
         # Rows read ahead of the workers: enough to keep them busy, bounded for memory.
         self.in_flight = threading.BoundedSemaphore(job.workers * 4)
@@ -247,7 +255,7 @@ class _Run:
         job, checkpoint = self.job, self.checkpoint
         _cut_reports_back(job, checkpoint.line)
         resumed_at = checkpoint.line
-        total = _count_lines(job.path)
+        total = self.export.total
         self.progress.start(total=total, done=resumed_at - 1)
         with (
             _Reports(job) as self.reports,
@@ -255,7 +263,7 @@ class _Run:
             _stop_on_signals(self.stop),
         ):
             line = checkpoint.line
-            for raw, end in _lines(job.path, checkpoint.offset):
+            for raw, end in self.export.rows(checkpoint.offset):
                 if not self.slot_free():
                     break
                 pool.submit(self.adopt, line, end, raw).add_done_callback(self.collect(line, end))
@@ -290,8 +298,8 @@ class _Run:
             record = record_of(self.source, row, utc_now())
         except Rejected as rejected:
             return _rejected(line, end, rejected.reason, raw)
-        except Inactive:
-            return _Outcome(line, end, "inactive")
+        except Skipped as skipped:
+            return _Outcome(line, end, skipped.kind)
         for attempt in range(_UNAVAILABLE_ATTEMPTS):
             try:
                 return _adopted(line, end, self.adoption.adopt(record))
@@ -431,19 +439,58 @@ def _cut_reports_back(job: ImportJob, first_uncommitted: int) -> None:
 # ---------------------------------------------------------------------- the file and the checkpoint
 
 
-def _lines(path: Path, offset: int) -> Iterator[tuple[bytes, int]]:
-    """(line, offset after it) from `offset` on, blank lines skipped but counted."""
-    with path.open("rb") as file:
-        file.seek(offset)
-        position = offset
-        for raw in file:
-            position += len(raw)
-            yield raw.strip(), position
+class _Export:
+    """The file's rows: JSON Lines, gzip-compressed or not (by its magic bytes, not its name), or one JSON
+    document whose rows the source finds (`Source.records_in`). A position is a byte offset into the
+    (decompressed) lines, or, in a document, the number of rows before it."""
 
+    def __init__(self, path: Path, source: Source) -> None:
+        self._path = path
+        with path.open("rb") as file:
+            self._compressed = file.read(2) == b"\x1f\x8b"
+        self._document = None if source.records_in is None else self._records(source.records_in)
+        if self._document is not None:
+            self.total = self.size = len(self._document)
+        else:
+            with self._open() as file:
+                self.total, self.size = 0, 0
+                for raw in file:
+                    self.total, self.size = self.total + 1, self.size + len(raw)
 
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as file:
-        return sum(1 for _ in file)
+    def _open(self) -> gzip.GzipFile | io.BufferedReader:
+        return gzip.open(self._path, "rb") if self._compressed else self._path.open("rb")
+
+    def _records(self, records_in: Callable[[Any], list[Any] | None]) -> list[Any] | None:
+        """The document's rows, or None when the file is JSON Lines (its first line a JSON value that is
+        no such document, or no JSON at all: then each line is judged on its own)."""
+        with self._open() as file:
+            first = next((raw for raw in file if raw.strip()), b"")
+            try:
+                return records_in(json.loads(first))
+            except (ValueError, UnicodeDecodeError):
+                pass  # not one value a line: perhaps one document over many lines
+            file.seek(0)
+            try:
+                document = json.load(file)
+            except (ValueError, UnicodeDecodeError):
+                return None
+        records = records_in(document)
+        if records is None:
+            raise ImportFailed(f"{self._path} holds one JSON document, but not one this source reads")
+        return records
+
+    def rows(self, offset: int) -> Iterator[tuple[bytes, int]]:
+        """(row, position after it) from `offset` on, blank lines skipped but counted."""
+        if self._document is not None:
+            for index in range(offset, len(self._document)):
+                yield json.dumps(self._document[index], separators=(",", ":")).encode(), index + 1
+            return
+        with self._open() as file:
+            file.seek(offset)
+            position = offset
+            for raw in file:
+                position += len(raw)
+                yield raw.strip(), position
 
 
 def _file_head(path: Path) -> str:
@@ -451,7 +498,7 @@ def _file_head(path: Path) -> str:
         return hashlib.sha256(file.read(_HEAD_BYTES)).hexdigest()
 
 
-def _load_checkpoint(job: ImportJob, head: str) -> _Checkpoint:
+def _load_checkpoint(job: ImportJob, head: str, size: int) -> _Checkpoint:
     path = job.checkpoint_path
     if not path.exists():
         return _Checkpoint()
@@ -466,7 +513,7 @@ def _load_checkpoint(job: ImportJob, head: str) -> _Checkpoint:
         )
     except (ValueError, KeyError, TypeError) as error:
         raise ImportFailed(f"{path} is not a checkpoint of this tool: remove it or pass --restart") from error
-    if not same_file or checkpoint.offset > job.path.stat().st_size:
+    if not same_file or checkpoint.offset > size:
         raise ImportFailed(f"{path} belongs to another file or source: remove it or pass --restart")
     return checkpoint
 

@@ -2,8 +2,11 @@
 
 A row becomes an `ExportedRecord` only through that API's request model in the layer
 (`push_registry.apis.<api>`), so an imported token obeys exactly the rules a live registration does
-(token shape, platform, device_info keys and lengths). Anything else is a `Rejected` with its reason.
-The mapping of every source is documented in docs/adoption.md.
+(token shape, platform, device_info keys and lengths). Anything else is a `Rejected` with its reason,
+or a `Skipped` row (retired at its source, opted out, nobody's, not a push channel) counted by kind.
+The mapping of every source is documented in docs/adoption.md; Amazon Pinpoint's, whose endpoints no
+client API here received, goes through the layer's validation rules directly and is documented in
+docs/migrating-from-pinpoint.md.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 from push_registry.adoption import ExportedRecord
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
 from push_registry.errors import InvalidRequest, describe
-from push_registry.registration import is_keepable_id
+from push_registry.registration import CHANNEL_TYPES, ChannelType, Platform, Provider, is_keepable_id
 from push_registry.registry import NewDevice
+from push_registry.validation import LABEL, PUSH_TOKEN, field, object_of, optional, parse, validator_of
 
 _OWNER_MAX_LENGTH = 256
 # An export taken a moment ago on a host whose clock runs a little ahead is still fine.
@@ -35,21 +39,38 @@ class Rejected(Exception):
         self.reason = reason
 
 
-class Inactive(Exception):
-    """A row its system had already retired (soft-deleted): nothing to import."""
+class Skipped(Exception):
+    """A row with nothing to import, counted as `kind` (a field of the import's Counts)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class Inactive(Skipped):
+    """A row its system had already retired (soft-deleted, or Pinpoint's INACTIVE): nothing to import."""
+
+    def __init__(self) -> None:
+        super().__init__("inactive")
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str
-    owner_field: str
+    owner_field: str  # a dotted path for a nested field (Pinpoint's User.UserId)
     read: Callable[[Mapping[str, Any]], tuple[NewDevice, str | None, datetime | None, datetime]]
+    # Raises Skipped (or Rejected) before the owner is read, for rows that are nobody's business here.
+    screen: Callable[[Mapping[str, Any]], None] | None = None
+    # The records of a file holding one JSON document rather than JSON Lines; None: not such a document.
+    records_in: Callable[[Any], list[Any] | None] | None = None
 
 
 def record_of(source: Source, row: Any, now: datetime) -> ExportedRecord:
-    """The row as an ExportedRecord; Rejected or Inactive otherwise."""
+    """The row as an ExportedRecord; Rejected or Skipped otherwise."""
     if not isinstance(row, dict):
         raise Rejected("the line is not a JSON object")
+    if source.screen is not None:
+        source.screen(row)
     owner = _text(row, source.owner_field)
     if owner is None or not owner.strip():
         raise Rejected(f"{source.owner_field} is required")
@@ -114,11 +135,100 @@ def _pigeons(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | 
     return device, _id(row, "_id"), _moment(row, "created_at"), _last_use(row, "last_used_at", "updated_at")
 
 
+# ---------------------------------------------------------------------- Amazon Pinpoint
+
+PINPOINT = "pinpoint"
+# The push channels this registry serves, and the provider each one's tokens belong to.
+_PINPOINT_PROVIDERS = {kind: provider for provider, kinds in CHANNEL_TYPES.items() for kind in kinds}
+# Push channels of Pinpoint's that no provider here delivers through: rejected, so that they are seen.
+_UNSERVED_PUSH = {"ADM": "Amazon Device Messaging", "BAIDU": "Baidu Cloud Push"}
+_NOT_PUSH = frozenset({"EMAIL", "SMS", "VOICE", "IN_APP", "CUSTOM"})
+# Demographic → the registry's shared device_info keys. Make, ModelVersion and Timezone have no key
+# there and no use to a sender: they are left out.
+PINPOINT_DEMOGRAPHIC = {
+    "AppVersion": "app_version",
+    "Platform": "os",
+    "PlatformVersion": "os_version",
+    "Model": "model",
+    "Locale": "language",
+}
+_ENDPOINT = validator_of(
+    object_of(
+        "ignore",
+        Address=field(PUSH_TOKEN),
+        Demographic=optional(object_of("ignore", **{name: optional(LABEL) for name in PINPOINT_DEMOGRAPHIC})),
+    )
+)
+
+
+def _pinpoint_screen(row: Mapping[str, Any]) -> None:
+    """Skips endpoints that are not push, opted out, inactive or nobody's; rejects unserved channels."""
+    channel = _upper(row, "ChannelType")
+    if channel is None:
+        raise Rejected("ChannelType is required")
+    if channel in _NOT_PUSH:
+        raise Skipped("not_push")
+    if channel in _UNSERVED_PUSH:
+        raise Rejected(f"ChannelType {channel}: {_UNSERVED_PUSH[channel]} is a push channel not served here")
+    if channel == "PUSH":
+        raise Rejected("ChannelType PUSH names no push service (GCM or APNS...) to deliver through")
+    if channel not in _PINPOINT_PROVIDERS:
+        raise Rejected(f"ChannelType {json.dumps(channel)} is not one of Pinpoint's")
+    # A person who opted out is never imported as reachable: any value but NONE is not taken as consent.
+    opt_out = _upper(row, "OptOut")
+    if opt_out == "ALL":
+        raise Skipped("opted_out")
+    if opt_out not in (None, "NONE"):
+        raise Rejected("OptOut must be ALL or NONE")
+    status = _upper(row, "EndpointStatus")
+    if status == "INACTIVE":
+        raise Inactive()
+    if status not in (None, "ACTIVE"):
+        raise Rejected("EndpointStatus must be ACTIVE or INACTIVE")
+    user = row.get("User")
+    if user is not None and not isinstance(user, dict):
+        raise Rejected("User must be an object")
+    owner = (user or {}).get("UserId")
+    if owner is None or (isinstance(owner, str) and not owner.strip()):
+        raise Skipped("anonymous")  # not guessed: an endpoint without a user is no one's device here
+
+
+def _pinpoint(row: Mapping[str, Any]) -> tuple[NewDevice, str | None, datetime | None, datetime]:
+    """A Pinpoint endpoint definition (export job or get-user-endpoints): the channel type is kept."""
+    body = {key: row[key] for key in ("Address", "Demographic") if row.get(key) is not None}
+    endpoint = parse(_ENDPOINT, body)
+    channel_type = ChannelType(str(_upper(row, "ChannelType")))
+    provider = _PINPOINT_PROVIDERS[channel_type]
+    demographic = endpoint.get("Demographic") or {}
+    info = {key: demographic[name] for name, key in PINPOINT_DEMOGRAPHIC.items() if demographic.get(name)}
+    ios = provider is Provider.APNS or info.get("os", "").strip().lower() in ("ios", "ipados")
+    device = NewDevice(
+        token=endpoint["Address"],
+        platform=Platform.IOS if ios else Platform.ANDROID,
+        device_info=info,
+        provider=provider,
+        channel_type=channel_type,
+    )
+    kept_id = row.get("Id")
+    kept_id = kept_id if isinstance(kept_id, str) and is_keepable_id(kept_id) else None
+    return device, kept_id, _moment(row, "CreationDate"), _last_use(row, "EffectiveDate", "CreationDate")
+
+
+def _endpoints_response(document: Any) -> list[Any] | None:
+    """The endpoints of `aws pinpoint get-user-endpoints` output; None for anything else."""
+    response = document.get("EndpointsResponse") if isinstance(document, dict) else None
+    endpoints = response.get("Item") if isinstance(response, dict) else None
+    return endpoints if isinstance(endpoints, list) else None
+
+
 SOURCES = {
     accounts.SOURCE: Source(accounts.SOURCE, "account_id", _accounts),
     camera.SOURCE: Source(camera.SOURCE, "userId", _camera),
     user_push_tokens.SOURCE: Source(user_push_tokens.SOURCE, "user_id", _user_push_tokens),
     pigeons.SOURCE: Source(pigeons.SOURCE, "user_id", _pigeons),
+    PINPOINT: Source(
+        PINPOINT, "User.UserId", _pinpoint, screen=_pinpoint_screen, records_in=_endpoints_response
+    ),
 }
 
 
@@ -126,12 +236,21 @@ SOURCES = {
 
 
 def _text(row: Mapping[str, Any], name: str) -> str | None:
-    value = row.get(name)
+    """A string field; `name` may be a dotted path into nested objects."""
+    value: Any = row
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
     if value is None:
         return None
     if not isinstance(value, str):
         raise Rejected(f"{name} must be a string")
     return value
+
+
+def _upper(row: Mapping[str, Any], name: str) -> str | None:
+    """A string field of a fixed vocabulary, in upper case."""
+    value = _text(row, name)
+    return None if value is None else value.strip().upper()
 
 
 def _id(row: Mapping[str, Any], name: str) -> str | None:

@@ -43,15 +43,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ops.sources import PINPOINT
 from push_registry.apis import accounts, camera, pigeons, user_push_tokens
-from push_registry.registration import Platform, Provider, is_keepable_id, is_well_formed_token, token_digest
+from push_registry.registration import (
+    ChannelType,
+    Platform,
+    Provider,
+    is_keepable_id,
+    is_well_formed_token,
+    token_digest,
+)
 from push_registry.settings import settings
 from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, id_keys
 
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-SOURCES = frozenset({accounts.SOURCE, camera.SOURCE, pigeons.SOURCE, user_push_tokens.SOURCE})
+SOURCES = frozenset({accounts.SOURCE, camera.SOURCE, pigeons.SOURCE, user_push_tokens.SOURCE, PINPOINT})
 PRESIGNUP_DEVICE_TYPES = frozenset({"android", "ios", "web"})
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -65,7 +73,14 @@ _REGISTRATION_FIELDS: FieldSpec = {
         "N": ("expires_at", "lease_until"),
         "M": ("device_info",),
     },
-    "optional": {"S": ("platform", "tenant")},
+    "optional": {"S": ("platform", "tenant", "channel_type")},
+}
+# The registration attributes of a fixed vocabulary (required or optional: see above).
+_REGISTRATION_VALUES: dict[str, frozenset[str]] = {
+    "provider": frozenset(Provider),
+    "platform": frozenset(Platform),
+    "channel_type": frozenset(ChannelType),
+    "source": SOURCES,
 }
 _REGISTRATION_GUARD_FIELDS: FieldSpec = {
     "required": {"S": ("owner", "device_id", "tenure"), "N": ("expires_at", "held_until")}
@@ -368,12 +383,9 @@ class _Audit:
             self.report("bad-id", key, "id is neither a UUID nor a URL-safe id kept from an import")
         elif created_by_id is not None and created_by_id != item["created_at"]["S"]:
             self.report("bad-id", key, "the id does not name the registration's created_at")
-        if item["provider"]["S"] not in set(Provider):
-            self.report("bad-value", key, f"provider {item['provider']['S']!r} is unknown")
-        if "platform" in item and item["platform"]["S"] not in set(Platform):
-            self.report("bad-value", key, f"platform {item['platform']['S']!r} is unknown")
-        if item["source"]["S"] not in SOURCES:
-            self.report("bad-value", key, f"source {item['source']['S']!r} is unknown")
+        for name, known in _REGISTRATION_VALUES.items():
+            if name in item and item[name]["S"] not in known:
+                self.report("bad-value", key, f"{name} {item[name]['S']!r} is unknown")
         if any(set(v) != {"S"} for v in item["device_info"]["M"].values()):
             self.report("field-type", key, "device_info values must be strings")
         moments = self.stamps(key, item, ("created_at", "last_used_at", "updated_at"))

@@ -73,6 +73,37 @@ def test_a_senders_loop_look_up_send_report(local_api: str, make_token: Callable
     assert [t["token"] for t in remaining] == [camera_token]
 
 
+def test_the_look_up_names_each_tokens_end_user_messaging_channel_type(
+    local_api: str, make_token: Callable[..., str]
+) -> None:
+    """Derived for the client APIs' tokens (which never name an APNs environment): FCM is GCM, APNs is
+    APNS (production), web push has no End User Messaging channel."""
+    user = new_user()
+    jwt = make_token(user, abilities=["backoffice"])
+    apns, fcm, webpush = uuid.uuid4().hex * 2, new_push_token(), f"https://push.example/{uuid.uuid4().hex}"
+    registered = [
+        post(
+            f"{local_api}/api/accounts/{user}/devices", {"device_token": apns, "platform": "ios"}, token=jwt
+        ),
+        post(f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": fcm}, token=jwt),
+        post(
+            f"{local_api}/api/v1/pigeons/chat/devices",
+            {"token": webpush, "platform": "web"},
+            token=jwt,
+            X_PUBLIC_KEY="pk_local_pigeons",
+        ),
+    ]
+    assert all(r.status_code in (200, 201) for r in registered), [r.text for r in registered]
+
+    looked_up = requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"]
+
+    assert {t["token"]: (t["provider"], t["channel_type"]) for t in looked_up} == {
+        apns: ("apns", "APNS"),
+        fcm: ("fcm", "GCM"),
+        webpush: ("webpush", None),
+    }
+
+
 def test_presignup_lookup_keeps_the_phone_out_of_the_url(local_api: str) -> None:
     token = new_push_token()
     created = post(
@@ -120,6 +151,63 @@ def test_the_queue_consumer_reports_only_the_failed_message(
 
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
     assert requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"] == []
+
+
+def end_user_messaging_result(address: str, status: str, provider_error: str | None = None) -> dict[str, Any]:
+    """One address's entry of a SendMessages Result, as End User Messaging returns it."""
+    result: dict[str, Any] = {"DeliveryStatus": status, "StatusCode": 200}
+    if provider_error is not None:
+        message = {
+            "errorMessage": "Unregistered or expired token",
+            "channelType": "GCM",
+            "pushProviderStatusCode": "200",
+            "pushProviderError": provider_error,
+        }
+        result |= {"StatusCode": 410, "StatusMessage": json.dumps(message)}
+    return {address: result}
+
+
+def test_end_user_messagings_delivery_statuses_go_to_the_route_and_the_queue_as_they_came(
+    local_api: str, make_token: Callable[..., str], load_handler: Callable[[str], Any]
+) -> None:
+    """A sender reports every address of a SendMessages Result: only what says the token is dead
+    retires it, through the route and through the queue alike."""
+    user = new_user()
+    gone, fine, gone_too = new_push_token(), new_push_token(), new_push_token()
+    for token in (gone, fine, gone_too):
+        registered = post(
+            f"{local_api}/user/setusertoken", {"msgType": "FCM", "msgToken": token}, token=make_token(user)
+        )
+        assert registered.status_code == 200, registered.text
+    results = end_user_messaging_result(
+        gone, "PERMANENT_FAILURE", "NotRegistered"
+    ) | end_user_messaging_result(fine, "SUCCESSFUL")
+    report = {
+        "invalidations": [
+            {"token": address, "reason": r["DeliveryStatus"], "status_message": r.get("StatusMessage")}
+            for address, r in results.items()
+        ]
+    }
+
+    answered = post(f"{local_api}/internal/tokens/invalidations", report)
+
+    assert answered.json() == {
+        "results": [{"token": gone, "status": "deactivated"}, {"token": fine, "status": "kept"}]
+    }
+    event = json.loads((EVENTS / "token_invalidations_queue.json").read_text())
+    event["Records"] = event["Records"][:1]
+    ((address, result),) = end_user_messaging_result(gone_too, "PERMANENT_FAILURE", "UNREGISTERED").items()
+    message = {
+        "token": address,
+        "reason": result["DeliveryStatus"],
+        "status_message": result["StatusMessage"],
+    }
+    event["Records"][0]["body"] = json.dumps({"invalidations": [message]})
+    assert load_handler("token_invalidations_queue").handler(event, LambdaContext("queue")) == {
+        "batchItemFailures": []
+    }
+    remaining = requests.get(f"{local_api}/internal/users/{user}/tokens", timeout=10).json()["tokens"]
+    assert [t["token"] for t in remaining] == [fine]
 
 
 # ---------------------------------------------------------------------- invalidation batches and time

@@ -50,3 +50,21 @@ def test_every_reference_resolves() -> None:
                 walk(value)
 
     walk(DOCUMENT)
+
+
+def test_the_invalidation_schema_lists_every_reason_and_status_the_layer_knows() -> None:
+    from push_registry.invalidation import (
+        DELIVERY_STATUSES,
+        REASONS,
+        STATUS_MESSAGE_MAX_LENGTH,
+        InvalidationStatus,
+    )
+
+    schemas = DOCUMENT["components"]["schemas"]
+    item = schemas["Invalidations"]["properties"]["invalidations"]["items"]["properties"]
+    assert item["reason"]["enum"] == [*REASONS, *DELIVERY_STATUSES]
+    assert item["status_message"]["maxLength"] == STATUS_MESSAGE_MAX_LENGTH
+    incomplete = schemas["IncompleteInvalidations"]["properties"]["results"]["items"]["properties"]
+    assert set(incomplete["status"]["enum"]) == set(InvalidationStatus)
+    done = schemas["InvalidationResults"]["properties"]["results"]["items"]["properties"]
+    assert set(done["status"]["enum"]) == set(InvalidationStatus) - {InvalidationStatus.NOT_PROCESSED}

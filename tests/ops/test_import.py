@@ -67,12 +67,17 @@ def counts_of(summary: Summary) -> dict[str, int]:
     return {name: value for name, value in summary.as_dict().items() if name in kept and value}
 
 
-def check_winners(items: Dump, expected: Expected) -> None:
-    live = {
+def live_registrations(items: Dump) -> dict[str, dict[str, Any]]:
+    """The dump's active registrations, by token."""
+    return {
         item["token"]["S"]: item
         for key, item in items.items()
         if key[0].startswith("OWNER#") and key[1].startswith("TOKEN#") and item["active"]["BOOL"]
     }
+
+
+def check_winners(items: Dump, expected: Expected) -> None:
+    live = live_registrations(items)
     assert set(live) == set(expected.winners), "exactly the winning rows are registrations"
     for token, (owner, source, kept_id, last_used) in expected.winners.items():
         item = live[token]

@@ -7,14 +7,23 @@ import json
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.validate import validate_parameters
 
+from ops.importer import ImportJob, run_import
 from ops.operator_api import InternalApi
+from ops.progress import Silent
+from ops.sources import PINPOINT
+from push_registry.registration import CHANNEL_TYPES
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
 from tests.api.helpers import new_push_token, new_user, post
@@ -75,6 +84,89 @@ def test_user_follows_every_page(local_api: str, ddb_local: Any) -> None:
     for token in tokens:
         uncapped.register_device(user, NewDevice(token=token, platform="android"), "camera")
     assert {t["token"] for t in answer(cli("user", user, "--api", local_api))["tokens"]} == tokens
+    # More than one SendMessages request can address: said, rather than a request that fails.
+    too_many = cli("user", user, "--addresses", "--api", local_api)
+    assert too_many.returncode == 1
+    assert "105 addresses: SendMessages takes at most 100 a request" in too_many.stderr
+
+
+def imported_from_pinpoint(ddb_local: Any, tmp_path: Path, user: str) -> dict[str, str]:
+    """The user's endpoints of a Pinpoint export, one per push channel, imported: token -> ChannelType."""
+    channels = {kind.value: f"{uuid.uuid4().hex * 2}" for kinds in CHANNEL_TYPES.values() for kind in kinds}
+    channels["GCM"] = new_push_token()
+    used = datetime.now(UTC) - timedelta(days=1)
+    export = tmp_path / "pinpoint.jsonl"
+    export.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "ChannelType": channel,
+                    "Address": token,
+                    "EffectiveDate": used.isoformat(),
+                    "User": {"UserId": user},
+                }
+            )
+            + "\n"
+            for channel, token in channels.items()
+        ),
+        encoding="utf-8",
+    )
+    job = ImportJob(
+        path=export, source=PINPOINT, table=ddb_local.table_name, endpoint_url=ddb_local.endpoint_url
+    )
+    assert run_import(job, Silent()).counts.imported == len(channels)
+    return {token: channel for channel, token in channels.items()}
+
+
+def test_user_addresses_is_a_send_messages_request_botocore_accepts(
+    local_api: str, ddb_local: Any, tmp_path: Path, make_token: Callable[..., str]
+) -> None:
+    """`user --addresses`, given a MessageConfiguration, is a SendMessages request valid against
+    botocore's own model of the pinpoint service (the API End User Messaging kept for push)."""
+    user = new_user()
+    expected = imported_from_pinpoint(ddb_local, tmp_path, user)
+    jwt = make_token(user, abilities=["backoffice"])
+    camera_token, apns_token = new_push_token(), uuid.uuid4().hex * 2
+    for path, body in (
+        ("/user/setusertoken", {"msgType": "FCM", "msgToken": camera_token}),
+        (f"/api/accounts/{user}/devices", {"device_token": apns_token, "platform": "ios"}),
+    ):
+        assert post(f"{local_api}{path}", body, token=jwt).status_code in (200, 201)
+    web = post(
+        f"{local_api}/api/v1/pigeons/chat/devices",
+        {"token": f"https://push.example/{uuid.uuid4().hex}", "platform": "web"},
+        token=jwt,
+        X_PUBLIC_KEY="pk_local_pigeons",
+    )
+    assert web.status_code == 201, web.text
+
+    printed = cli("user", user, "--addresses", "--api", local_api)
+
+    message_request = answer(printed)
+    assert message_request["Addresses"] == {
+        **{token: {"ChannelType": channel} for token, channel in expected.items()},
+        camera_token: {"ChannelType": "GCM"},
+        apns_token: {"ChannelType": "APNS"},  # the client APIs' APNs tokens: production
+    }
+    assert "left out 1 web push token" in printed.stderr
+    model = botocore.session.get_session().get_service_model("pinpoint")
+    send_messages = model.operation_model("SendMessages").input_shape
+    request_shape = send_messages.members["MessageRequest"]
+    message_request["MessageConfiguration"] = {
+        "DefaultPushNotificationMessage": {"Title": "Hello", "Body": "From the registry"}
+    }
+    request = {"ApplicationId": "6e0b7591a90841d2b5d93fa11143e5a7", "MessageRequest": message_request}
+    validate_parameters(request, send_messages)
+    # botocore's validation checks names, types and required members, not enum values: those here.
+    channel_types = request_shape.members["Addresses"].value.members["ChannelType"].enum
+    assert {a["ChannelType"] for a in message_request["Addresses"].values()} <= set(channel_types)
+    # The check has teeth: an unknown member, or no MessageConfiguration, is refused.
+    for wrong in (
+        {**message_request, "Addresses": {"t": {"Channel": "GCM"}}},
+        {"Addresses": message_request["Addresses"]},
+    ):
+        with pytest.raises(ParamValidationError):
+            validate_parameters(wrong, request_shape)
 
 
 def test_phone_lists_presignup_tokens(local_api: str) -> None:

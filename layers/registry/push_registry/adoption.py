@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -142,6 +142,8 @@ class Adoption:
             return AdoptionResult(Adopted.UNCHANGED, holder)
         if not same_record and _recency(holder) >= _recency(incoming):
             return AdoptionResult(Adopted.LOST, incoming, other=holder)
+        # The token's channel type stays when the record names none, as through the APIs.
+        incoming = replace(incoming, channel_type=incoming.channel_type or holder.channel_type)
         try:
             # The same owner's registration is replaced in place, another owner's deleted; either way
             # the guard moves to the record's registration in the same transaction.
@@ -173,6 +175,7 @@ class Adoption:
             last_used_at=last_used,
             expires_at=expiry_after(last_used, self._lifetime),
             source=record.source,
+            channel_type=device.channel_type,
         )
 
 

@@ -1,7 +1,13 @@
-"""Provider feedback: tokens FCM, APNs or a web-push service rejected stop being handed to senders."""
+"""Provider feedback: tokens FCM, APNs, a web-push service or AWS End User Messaging rejected stop being
+handed to senders.
+
+What each reported reason says of the token is stated here, once (`death_of`): the routes, the queue,
+the operator CLI and the documentation take their lists from REASONS and DELIVERY_STATUSES.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -10,7 +16,7 @@ from push_registry.presignup import PreSignup
 from push_registry.registry import Registry
 from push_registry.telemetry import Metric, Recorder, discard
 
-# The providers' own words for "this token will never work again".
+# The providers' own words for "this token will never work again", each with its metric reason.
 REASONS = {
     "UNREGISTERED": "fcm_unregistered",
     "INVALID_ARGUMENT": "fcm_invalid_argument",
@@ -21,10 +27,37 @@ REASONS = {
     "410": "webpush_gone",
 }
 
+# AWS End User Messaging's per-address DeliveryStatus (a SendMessages Result's), reported as is: a sender
+# may report every address's. OPT_OUT retires the token (its person wants no more messages);
+# PERMANENT_FAILURE only with a StatusMessage that says the token is unregistered (`_unregistered`),
+# since it also reports the sender's own faults (a payload refused, a channel's credentials expired)
+# for every address of a request; the others never (None: the token stays, status `kept`).
+DELIVERY_STATUSES: dict[str, str | None] = {
+    "PERMANENT_FAILURE": "eum_unregistered",
+    "OPT_OUT": "eum_opt_out",
+    "SUCCESSFUL": None,
+    "THROTTLED": None,
+    "TEMPORARY_FAILURE": None,
+    "UNKNOWN_FAILURE": None,
+    "DUPLICATE": None,
+    "TIMEOUT": None,
+}
+# End User Messaging's `errorMessage` for a token its provider no longer knows.
+UNREGISTERED_MESSAGE = "Unregistered or expired token"
+# `pushProviderError`s (FCM's, legacy GCM's, APNs') that name a dead token. When the StatusMessage
+# names one, it decides: DeviceTokenNotForTopic, for one, comes with UNREGISTERED_MESSAGE, but the
+# token is fine; the sender's app or topic is not.
+DEAD_PROVIDER_ERRORS = frozenset(
+    {"UNREGISTERED", "NotRegistered", "InvalidRegistration", "Unregistered", "BadDeviceToken", "ExpiredToken"}
+)
+STATUS_MESSAGE_MAX_LENGTH = 4096
+
 
 class InvalidationStatus(StrEnum):
     DEACTIVATED = "deactivated"
     NOT_FOUND = "not_found"
+    # The reported status does not say the token is dead (a success, a throttle...): nothing changed.
+    KEPT = "kept"
     # Not (or not wholly) applied: the batch stopped before or during it. Sending it again is safe.
     NOT_PROCESSED = "not_processed"
 
@@ -32,7 +65,33 @@ class InvalidationStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Invalidation:
     token: str
-    reason: str  # a key of REASONS
+    reason: str  # a key of REASONS or of DELIVERY_STATUSES
+    status_message: str | None = None  # End User Messaging's StatusMessage, as it came
+
+
+def death_of(invalidation: Invalidation) -> str | None:
+    """The metric reason when the report says the token is dead; None when it does not."""
+    if invalidation.reason in REASONS:
+        return REASONS[invalidation.reason]
+    if invalidation.reason == "PERMANENT_FAILURE" and not _unregistered(invalidation.status_message):
+        return None
+    return DELIVERY_STATUSES.get(invalidation.reason)
+
+
+def _unregistered(status_message: str | None) -> bool:
+    """Whether a PERMANENT_FAILURE's StatusMessage says the token is unregistered: a JSON object
+    (`errorMessage`, `pushProviderError`, ...) as End User Messaging writes it, or its errorMessage alone."""
+    message: object = status_message
+    try:
+        detail = json.loads(status_message or "")
+    except ValueError:
+        detail = None
+    if isinstance(detail, dict):
+        provider_error = detail.get("pushProviderError")
+        if isinstance(provider_error, str) and provider_error:
+            return provider_error in DEAD_PROVIDER_ERRORS
+        message = detail.get("errorMessage")
+    return isinstance(message, str) and message.strip().casefold() == UNREGISTERED_MESSAGE.casefold()
 
 
 class Invalidations:
@@ -51,15 +110,22 @@ class Invalidations:
         own. A token absent at that read is not found, the answer it would have got then.
         """
         done: list[InvalidationStatus] = []
-        tokens = [invalidation.token for invalidation in batch]
+        deaths = [death_of(invalidation) for invalidation in batch]
+        tokens = [item.token for item, death in zip(batch, deaths, strict=True) if death is not None]
         try:
             holders, presignup = self._registry.holders(tokens), self._presignup.held(tokens)
         except Unavailable as error:
-            not_done = InvalidationStatus.NOT_PROCESSED.value
-            raise IncompleteBatch([(token, not_done) for token in tokens], error.retry_after) from error
-        for invalidation in batch:
+            statuses = [
+                InvalidationStatus.NOT_PROCESSED if death else InvalidationStatus.KEPT for death in deaths
+            ]
+            results = [(item.token, status.value) for item, status in zip(batch, statuses, strict=True)]
+            raise IncompleteBatch(results, error.retry_after) from error
+        for invalidation, death in zip(batch, deaths, strict=True):
+            if death is None:
+                done.append(InvalidationStatus.KEPT)
+                continue
             try:
-                done.append(self._apply(invalidation, holders, presignup))
+                done.append(self._apply(invalidation, death, holders, presignup))
             except Unavailable as error:
                 statuses = done + [InvalidationStatus.NOT_PROCESSED] * (len(batch) - len(done))
                 results = [(item.token, status.value) for item, status in zip(batch, statuses, strict=True)]
@@ -67,21 +133,28 @@ class Invalidations:
         return done
 
     def apply(self, invalidation: Invalidation) -> InvalidationStatus:
+        death = death_of(invalidation)
+        if death is None:
+            return InvalidationStatus.KEPT
         # Both namespaces: the token may be registered to an account, pre-signup, or both.
         registration = self._registry.invalidate(invalidation.token)
         presignup = self._presignup.invalidate(invalidation.token)
-        return self._status(invalidation, registration or presignup)
+        return self._status(death, registration or presignup)
 
     def _apply(
-        self, invalidation: Invalidation, holders: dict[str, tuple[str, str]], presignup_held: set[str]
+        self,
+        invalidation: Invalidation,
+        death: str,
+        holders: dict[str, tuple[str, str]],
+        presignup_held: set[str],
     ) -> InvalidationStatus:
         token = invalidation.token
         registration = token in holders and self._registry.invalidate(token, holders[token])
         presignup = token in presignup_held and self._presignup.invalidate(token)
-        return self._status(invalidation, registration or presignup)
+        return self._status(death, registration or presignup)
 
-    def _status(self, invalidation: Invalidation, retired: bool) -> InvalidationStatus:
+    def _status(self, death: str, retired: bool) -> InvalidationStatus:
         if retired:
-            self._record(Metric.TOKENS_INVALIDATED, reason=REASONS[invalidation.reason])
+            self._record(Metric.TOKENS_INVALIDATED, reason=death)
             return InvalidationStatus.DEACTIVATED
         return InvalidationStatus.NOT_FOUND

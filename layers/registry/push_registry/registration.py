@@ -32,6 +32,35 @@ class Platform(StrEnum):
     WEB = "web"
 
 
+class ChannelType(StrEnum):
+    """AWS End User Messaging's push channels (`ChannelType` of SendMessages' AddressConfiguration).
+
+    An APNs token works in one environment (production or the sandbox of development builds: a sandbox
+    token sent to production fails with BadDeviceToken) and is of one kind (an app's alert token, or
+    PushKit's VoIP token): the channel type names both.
+    """
+
+    GCM = "GCM"
+    APNS = "APNS"
+    APNS_SANDBOX = "APNS_SANDBOX"
+    APNS_VOIP = "APNS_VOIP"
+    APNS_VOIP_SANDBOX = "APNS_VOIP_SANDBOX"
+
+
+# Each provider's channel types, the first being its token's when no source named one (the seeds' APIs
+# never do: their APNs tokens are production alert tokens). End User Messaging has no web push channel.
+CHANNEL_TYPES: dict[Provider, tuple[ChannelType, ...]] = {
+    Provider.FCM: (ChannelType.GCM,),
+    Provider.APNS: (
+        ChannelType.APNS,
+        ChannelType.APNS_SANDBOX,
+        ChannelType.APNS_VOIP,
+        ChannelType.APNS_VOIP_SANDBOX,
+    ),
+    Provider.WEBPUSH: (),
+}
+
+
 def is_well_formed_token(token: str) -> bool:
     return 0 < len(token) <= TOKEN_MAX_LENGTH and _TOKEN_SHAPE.fullmatch(token) is not None
 
@@ -95,6 +124,8 @@ class Registration:
     active: bool = True
     device_info: dict[str, str] = field(default_factory=dict)
     tenant: str | None = None
+    # The channel type the source named (a Pinpoint endpoint's ChannelType); None: the provider's own.
+    channel_type: ChannelType | None = None
 
     @property
     def token_digest(self) -> str:
@@ -118,6 +149,18 @@ class Registration:
             expires_at=expiry_after(now, lifetime),
             **changes,  # type: ignore[arg-type]
         )
+
+
+def channel_type_of(registration: Registration) -> ChannelType | None:
+    """The End User Messaging channel type a sender names for the token; None for web push.
+
+    The stored one when it is one of the provider's (a token moved to another provider keeps no stale
+    one), otherwise the provider's first.
+    """
+    types = CHANNEL_TYPES[registration.provider]
+    if registration.channel_type in types:
+        return registration.channel_type
+    return types[0] if types else None
 
 
 def expiry_after(last_use: datetime, lifetime: timedelta) -> int:

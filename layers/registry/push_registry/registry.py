@@ -16,6 +16,7 @@ from enum import StrEnum
 from push_registry.bounds import utf8_size
 from push_registry.errors import Contention, DeviceNotFound, InvalidRequest, TokenTaken, Unavailable
 from push_registry.registration import (
+    ChannelType,
     Provider,
     Registration,
     RegistrationFields,
@@ -52,6 +53,7 @@ class NewDevice:
     device_info: dict[str, str] = field(default_factory=dict)
     provider: Provider | None = None
     tenant: str | None = None
+    channel_type: ChannelType | None = None  # only an import names one (see Registration)
 
 
 class Outcome(StrEnum):
@@ -202,7 +204,12 @@ class Registry:
             current = self._store.get(holder, token_digest(device.token))
             if current is None or current.id != holder_id or not current.is_live(now):
                 continue  # the holder changed meanwhile: decide again on fresh state
-            updated = self._merged(current, owner, device, source, now) if keep_id else fresh
+            # A new registration of the same token keeps its channel type (see `_merged`).
+            updated = (
+                self._merged(current, owner, device, source, now)
+                if keep_id
+                else replace(fresh, channel_type=fresh.channel_type or current.channel_type)
+            )
             try:
                 if keep_id and holder == owner:
                     self._store.save(current, updated, now)
@@ -243,6 +250,7 @@ class Registry:
             last_used_at=now,
             expires_at=expiry_after(now, self._lifetime),
             source=source,
+            channel_type=device.channel_type,
         )
 
     def _merged(
@@ -251,7 +259,9 @@ class Registry:
         """`current` used now by `owner` through `source`: given fields replace stored ones, omitted
         ones are kept. Taken over by another user or through another API, the registration becomes the
         new holder's: it records that API and its tenant (none when the request names none), never the
-        previous holder's, so the previous API's tenant no longer reaches it."""
+        previous holder's, so the previous API's tenant no longer reaches it. The channel type stays
+        whoever registers the token: an APNs token's environment and kind are the token's, and the
+        seeds' APIs cannot name them."""
         same_holder = current.owner == owner and current.source == source
         return current.used(
             now,
@@ -262,6 +272,7 @@ class Registry:
             provider=device.provider or current.provider,
             tenant=device.tenant or (current.tenant if same_holder else None),
             source=source,
+            channel_type=device.channel_type or current.channel_type,
         )
 
     def list_devices(self, owner: str, limit: int, cursor: str | None = None) -> DevicePage:

@@ -12,7 +12,7 @@ from push_registry.http import Request
 from push_registry.invalidation import Invalidation
 from push_registry.presignup import PreSignupRecord
 from push_registry.privacy import Subject
-from push_registry.registration import Registration, iso
+from push_registry.registration import Registration, channel_type_of, iso
 from push_registry.registry import DevicePage
 
 # Items per request and per SQS message. Sized to the time budget: after one batched read of every
@@ -80,7 +80,7 @@ def invalidations_of(body: dict[str, Any]) -> list[Invalidation]:
     from push_registry.validation import parse  # noqa: PLC0415
 
     items = parse(INVALIDATIONS, body)["invalidations"]
-    return [Invalidation(item["token"], item["reason"]) for item in items]
+    return [Invalidation(item["token"], item["reason"], item.get("status_message")) for item in items]
 
 
 def _token(registration: Registration) -> dict[str, Any]:
@@ -89,6 +89,7 @@ def _token(registration: Registration) -> dict[str, Any]:
         "id": registration.id,
         "token": registration.token,
         "provider": registration.provider.value,
+        "channel_type": channel_type_of(registration),
         "platform": registration.platform,
         "app_version": info.get("app_version"),
         "language": info.get("language"),

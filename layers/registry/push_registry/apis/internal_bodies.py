@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from push_registry.apis.internal import MAX_INVALIDATIONS, MAX_USER_ID_BYTES
-from push_registry.invalidation import REASONS
+from push_registry.invalidation import DELIVERY_STATUSES, REASONS, STATUS_MESSAGE_MAX_LENGTH
 from push_registry.validation import PUSH_TOKEN, field, items, object_of, one_of, optional, text, validator_of
 
 _PHONE = text(min_length=1, max_length=64)
@@ -17,7 +17,12 @@ INVALIDATIONS = validator_of(
         "forbid",
         invalidations=field(
             items(
-                object_of("forbid", token=field(PUSH_TOKEN), reason=field(one_of(*REASONS))),
+                object_of(
+                    "forbid",
+                    token=field(PUSH_TOKEN),
+                    reason=field(one_of(*REASONS, *DELIVERY_STATUSES)),
+                    status_message=optional(text(max_length=STATUS_MESSAGE_MAX_LENGTH)),
+                ),
                 min_length=1,
                 max_length=MAX_INVALIDATIONS,
             )

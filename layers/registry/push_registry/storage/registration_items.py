@@ -11,7 +11,7 @@ import binascii
 import os
 from datetime import UTC, datetime, timedelta
 
-from push_registry.registration import Provider, Registration
+from push_registry.registration import ChannelType, Provider, Registration
 from push_registry.storage.table import Item, n, parse_time, s, stamp
 
 
@@ -109,6 +109,8 @@ def registration_item(registration: Registration) -> Item:
         item["platform"] = s(registration.platform)
     if registration.tenant is not None:
         item["tenant"] = s(registration.tenant)
+    if registration.channel_type is not None:
+        item["channel_type"] = s(registration.channel_type.value)
     return item
 
 
@@ -127,6 +129,7 @@ def registration_of(item: Item) -> Registration:
         source=item["source"]["S"],
         device_info={key: value["S"] for key, value in item.get("device_info", {}).get("M", {}).items()},
         tenant=item["tenant"]["S"] if "tenant" in item else None,
+        channel_type=ChannelType(item["channel_type"]["S"]) if "channel_type" in item else None,
     )
 
 
