@@ -34,6 +34,7 @@ SERVICES = (
     "apigateway",
     "sqs",
     "cloudwatch",
+    "pinpoint",  # End User Messaging's SendMessages, which the sender side feeds (migrating-from-pinpoint.md)
 )
 
 CAMEL = re.compile(r"`([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+)`")

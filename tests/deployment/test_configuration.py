@@ -32,7 +32,10 @@ TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 
 
 # Names the seeds (the specification, outside the repository) define and the docs quote.
-SPECIFICATION_NAMES = {"UserPushTokens": "seed 002's entity, the user-push-tokens API's table"}
+SPECIFICATION_NAMES = {
+    "UserPushTokens": "seed 002's entity, the user-push-tokens API's table",
+    "DeviceTokenNotForTopic": "an APNs error, which End User Messaging reports with a live token",
+}
 
 
 @cache
