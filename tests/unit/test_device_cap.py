@@ -160,3 +160,21 @@ def test_a_registration_through_an_api_stays_even_when_the_others_clocks_ran_ahe
     assert evicted is not None
     assert not evicted.active
     assert evicted.updated_at >= evicted.last_used_at == made[0].last_used_at
+
+
+def test_an_account_above_a_lowered_cap_sheds_its_least_recently_used_twenty_at_a_time(
+    dynamodb: Any, registry: Registry, clock: Clock
+) -> None:
+    """An account from before the cap (or before it was lowered): each registration evicts at most 20,
+    one transaction within DynamoDB's 100 items, until the account is back under the cap."""
+    made = _register(registry, clock, 45)  # no cap
+    capped = Registry(RegistrationStore(dynamodb, TABLE, max_devices_per_user=CAP), clock=clock)
+    first = _register(capped, clock, 1, prefix="after")[0]
+    live = _live_ids(capped)
+    assert len(live) == 45 + 1 - 20
+    assert not {r.id for r in made[:20]} & live  # the twenty least recently used went first
+    second = _register(capped, clock, 1, prefix="again")[0]
+    # 26 + 1 = 27, 20 more went: 7, still above the cap.
+    assert _live_ids(capped) == {*(r.id for r in made[40:]), first.id, second.id}
+    third = _register(capped, clock, 1, prefix="last")[0]
+    assert _live_ids(capped) == {first.id, second.id, third.id}
