@@ -17,7 +17,7 @@ import requests
 from local.events import LambdaContext
 from local.template import load_template
 from push_registry import runtime
-from push_registry.apis.internal import MAX_INVALIDATIONS
+from push_registry.invalidation import MAX_INVALIDATIONS
 from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Registry

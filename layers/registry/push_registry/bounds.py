@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from push_registry.errors import InvalidRequest
 
+# A user's keys (OWNER#…) must stay within DynamoDB's 2,048 bytes of a partition key.
+MAX_USER_ID_BYTES = 1024
+
 
 def utf8_size(text: str) -> int | None:
     """The string's size in UTF-8 bytes; None when it has no UTF-8 form (a lone surrogate, which JSON's

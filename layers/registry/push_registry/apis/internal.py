@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from push_registry.bounds import key_id
+from push_registry.bounds import MAX_USER_ID_BYTES, key_id
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
 from push_registry.invalidation import Invalidation
@@ -15,14 +15,6 @@ from push_registry.privacy import Subject
 from push_registry.registration import Registration, channel_type_of, iso
 from push_registry.registry import DevicePage
 
-# Items per request and per SQS message. Sized to the time budget: after one batched read of every
-# token's guards, an item found in both namespaces takes 3 reads and 2 transactions, 36 ms at 4 ms a
-# read and 12 ms a transaction, so a full batch of 50 takes under 2 s of the ~7 s a request has for
-# calls (15 s timeout less one call's 7.5 s worst case and 0.5 s to answer), a margin over 3x
-# (tests/api/test_sender_side.py measures it). The SQS consumer takes one message per invocation
-# (BatchSize 1 in template.yaml) for the same margin.
-MAX_INVALIDATIONS = 50
-MAX_USER_ID_BYTES = 1024  # in UTF-8: the user's keys (OWNER#…) must stay within DynamoDB's 2,048 bytes
 # The functions below that validate a body import its validator when called: pydantic-core costs ~20 ms
 # of cold start, which the routes without a body (user tokens, export, erase) never pay.
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from push_registry.apis.internal import MAX_INVALIDATIONS, MAX_USER_ID_BYTES
-from push_registry.invalidation import DELIVERY_STATUSES, REASONS, STATUS_MESSAGE_MAX_LENGTH
+from push_registry.bounds import MAX_USER_ID_BYTES
+from push_registry.invalidation import (
+    DELIVERY_STATUSES,
+    MAX_INVALIDATIONS,
+    REASONS,
+    STATUS_MESSAGE_MAX_LENGTH,
+)
 from push_registry.validation import PUSH_TOKEN, field, items, object_of, one_of, optional, text, validator_of
 
 _PHONE = text(min_length=1, max_length=64)
