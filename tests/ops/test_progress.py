@@ -18,7 +18,9 @@ def test_off_a_terminal_each_phase_and_its_steps_are_plain_lines() -> None:
     progress.stop()
     lines = stream.getvalue().splitlines()
     assert lines[0] == "bench: phase 1/2, warm latency: 4 steps"
-    assert lines[1].startswith("bench: phase 1/2, warm latency: 1/4 (25%), accounts GET request 1/4, phase ETA ")
+    assert lines[1].startswith(
+        "bench: phase 1/2, warm latency: 1/4 (25%), accounts GET request 1/4, phase ETA "
+    )
     assert lines[2] == "bench: phase 2/2, cold starts: 2 steps"
     assert "\x1b" not in stream.getvalue()
 
