@@ -37,6 +37,7 @@ help:
 	@echo "make docs    the docs site on http://127.0.0.1:$(DOCS_PORT) (mkdocs serve; Ctrl-C stops)"
 	@echo "make token SUB=acct-1   a development JWT"
 	@echo "make bench   cold start, warm latency, DynamoDB requests/capacity per call, layer size"
+	@echo "make bench QUICK=1       the same in about a fifth of the time, fewer rounds: a first look"
 	@echo "make catalogs            recompile the gettext catalogs (.po -> .mo)"
 	@echo "make import FILE=export.jsonl FROM=accounts|camera|user-push-tokens|pigeons [TABLE=… ENDPOINT=… RATE=…]"
 	@echo "make invoke FN=<LogicalId> [EVENT=events/x.json]   sam local invoke (Docker; needs make run)"
@@ -129,8 +130,10 @@ import: venv  ## push-registry import (see docs/adoption.md)
 	$(VENV)/bin/push-registry import "$(FILE)" --from "$(FROM)" --table "$(TABLE)" --rate "$(RATE)" \
 		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
 
+# QUICK=1: fewer rounds and requests, for a first look (its output says so); the published figures are
+# the default run's.
 bench: venv build  ## cold start vs baselines, warm latency, DynamoDB requests and capacity per call
-	$(PY) -m local.bench
+	$(PY) -m local.bench $(if $(QUICK),--quick)
 
 build: tools
 	$(SAM) build

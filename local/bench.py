@@ -7,6 +7,7 @@ the code as Lambda loads it (local/shipped.py); costs use the list prices of loc
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -26,10 +27,26 @@ from local.devtoken import make_token
 from local.dynamodb_local import DynamoDBLocal
 from local.server import configure_environment, load_function
 from local.template import ROOT, create_table, load_template
+from ops.progress import Phases, phases_for_stream
 
 TABLE = "push-registry-bench"
-COLD_RUNS = 15
-WARM_REQUESTS = 1000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each part measures: the default's figures are the published ones; quick is a first look."""
+
+    cold_runs: int  # fresh processes per function and variant, after one untimed round
+    warm_requests: int  # per warm scenario, after one untimed request
+    size_repeats: int  # per account-size row
+    quick: bool = False
+
+
+FULL = Plan(cold_runs=15, warm_requests=1000, size_repeats=bench_account_size.REPEATS)
+QUICK = Plan(cold_runs=3, warm_requests=200, size_repeats=10, quick=True)
+PHASES = 4  # the FastAPI baseline, warm, account size, cold starts
+# One warm row: the scenario, p50 ms, p99 ms, outside-DynamoDB p50 ms, requests, capacity, $ per 1M.
+Warm = list[tuple[str, float, float, float, float, float, float]]
 
 # Run with -S and PYTHONDONTWRITEBYTECODE=1 on the unpacked artifact, as Lambda's read-only /var/task
 # and /opt: nothing but the function, the layer and the runtime's boto3 is importable.
@@ -201,7 +218,7 @@ class ColdStart:
     shipped_ratio: float
 
 
-def cold_starts(env: dict[str, str]) -> tuple[float, list[ColdStart]]:
+def cold_starts(env: dict[str, str], plan: Plan, progress: Phases) -> tuple[float, list[ColdStart]]:
     """Each function as a plain build would ship it and as the project ships it, with the boto3 floor
     measured between them: (all floors' median, one ColdStart per function).
 
@@ -222,10 +239,10 @@ def cold_starts(env: dict[str, str]) -> tuple[float, list[ColdStart]]:
         }
         shipped_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
         floors: list[float] = []
+        events = [path for path in sorted((ROOT / "events").glob("*.json")) if path.stem != "env"]
+        progress.phase("cold starts", len(events) * (plan.cold_runs + 1))
         try:
-            for events_file in sorted((ROOT / "events").glob("*.json")):
-                if events_file.stem == "env":
-                    continue
+            for events_file in events:
                 built = shipped.function_build(events_file.stem, root / "built")
                 tasks = {
                     "plain": shipped.as_lambda_loads_it(
@@ -237,8 +254,10 @@ def cold_starts(env: dict[str, str]) -> tuple[float, list[ColdStart]]:
                 times: dict[str, list[float]] = {"floor": [], "plain": [], "shipped": []}
                 # One untimed round first: the artifact's files are then in the page cache, as the
                 # floor's are, and DynamoDB Local has served this event's requests once.
-                for run in range(COLD_RUNS + 1):
+                for run in range(plan.cold_runs + 1):
                     timed = run > 0
+                    what = f"round {run}/{plan.cold_runs}" if timed else "untimed round"
+                    progress.step(f"{events_file.stem} {what}")
                     floor_ms = _fresh_process([BOTO3_BASELINE, str(runtime)], shipped_env, isolated=True)
                     if timed:
                         times["floor"].append(floor_ms)
@@ -288,9 +307,7 @@ def _fresh_process(
     return float(result["ms"])
 
 
-def warm(
-    database: DynamoDBLocal,
-) -> tuple[list[tuple[str, float, float, float, float, float, float]], list[Any]]:
+def warm(database: DynamoDBLocal, plan: Plan, progress: Phases) -> tuple[Warm, list[Any]]:
     configure_environment(TABLE, database.endpoint_url)
     load_function(ROOT / "functions" / "accounts_register_device")
     # Importable only now: configure_environment put the layer on sys.path, as Lambda's /opt/python.
@@ -424,12 +441,13 @@ def warm(
         ),
     }
     rows = []
+    progress.phase("warm latency", len(scenarios) * plan.warm_requests)
     for label, (function, make_event) in scenarios.items():
         handler = load_function(ROOT / "functions" / function).handler
         handler(make_event(), Context())  # warm-up
         latencies, outside = [], []
         requests = capacity = read_units = 0.0
-        for _ in range(WARM_REQUESTS):
+        for request in range(plan.warm_requests):
             payload = make_event()
             meter.reset()
             started = time.perf_counter()
@@ -441,6 +459,7 @@ def warm(
             requests += meter.requests
             capacity += meter.capacity
             read_units += meter.read_units
+            progress.step(f"{label} request {request + 1}/{plan.warm_requests}")
         cuts = statistics.quantiles(latencies, n=100)
         rows.append(
             (
@@ -448,18 +467,18 @@ def warm(
                 cuts[49],
                 cuts[98],
                 statistics.median(outside),
-                requests / WARM_REQUESTS,
-                capacity / WARM_REQUESTS,
+                requests / plan.warm_requests,
+                capacity / plan.warm_requests,
                 prices.per_million_requests(
-                    requests / WARM_REQUESTS,
-                    read_units / WARM_REQUESTS,
-                    (capacity - read_units) / WARM_REQUESTS,
+                    requests / plan.warm_requests,
+                    read_units / plan.warm_requests,
+                    (capacity - read_units) / plan.warm_requests,
                 ),
             )
         )
     # Accounts of 1,000 registrations exist only without a cap (or from before one): measured without.
     runtime.registry()._store.max_devices_per_user = 0
-    return rows, bench_account_size.measure(meter)
+    return rows, bench_account_size.measure(meter, plan.size_repeats, progress)
 
 
 class _Roomy:
@@ -492,7 +511,44 @@ def layer_size() -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a first look: {QUICK.cold_runs} cold rounds, {QUICK.warm_requests} warm requests"
+        f" (default {FULL.cold_runs} and {FULL.warm_requests})",
+    )
+    plan = QUICK if parser.parse_args(argv).quick else FULL
+    # Progress on stderr, the tables on stdout: a bar on a terminal, plain lines in a log.
+    progress = phases_for_stream("bench", PHASES, sys.stderr)
+    if plan.quick:
+        print(_quick_notice(plan), file=sys.stderr, flush=True)
+    try:
+        measured = _measure(plan, progress)
+    finally:
+        progress.stop()
+    _report(plan, measured)
+
+
+def _quick_notice(plan: Plan) -> str:
+    return (
+        f"Quick mode (make bench QUICK=1): {plan.cold_runs} cold-start rounds, {plan.warm_requests} warm"
+        f" requests, {plan.size_repeats} account-size requests (default {FULL.cold_runs},"
+        f" {FULL.warm_requests}, {FULL.size_repeats}): a first look, not figures to publish"
+    )
+
+
+@dataclass(frozen=True)
+class Measured:
+    fastapi_ms: float
+    warms: Warm
+    by_size: list[Any]
+    boto3_ms: float
+    colds: list[ColdStart]
+
+
+def _measure(plan: Plan, progress: Phases) -> Measured:
     os.environ.setdefault("JWT_SECRET", "local-development-secret-change-me-0123456789")
     # One pigeons user sends ~100 requests in two minutes here, over the seed's 60 a minute. The limiter
     # still counts each one (the same DynamoDB write); it just never refuses, so every run is served.
@@ -506,20 +562,29 @@ def main() -> None:
             event = json.loads((ROOT / "events" / "accounts_list_devices.json").read_text())
             event.update(path="/ping", resource="/ping", httpMethod="GET")
             json.dump(event, ping)
-        fastapi_ms = statistics.median(
-            _fresh_process([FASTAPI_BASELINE, ping.name], env) for _ in range(COLD_RUNS)
-        )
+        progress.phase("FastAPI baseline", plan.cold_runs)
+        fastapi_runs = []
+        for run in range(plan.cold_runs):
+            progress.step(f"FastAPI + Mangum round {run + 1}/{plan.cold_runs}")
+            fastapi_runs.append(_fresh_process([FASTAPI_BASELINE, ping.name], env))
+        fastapi_ms = statistics.median(fastapi_runs)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         # Warm first: DynamoDB Local is a JVM that answers its first thousands of requests 5-10x slower
         # than later ones (JIT). Measured the other way round, the cold starts were charged for the
         # emulator's warm-up (~40 ms a request), which DynamoDB itself never has.
         # Handlers print their EMF metrics as in Lambda (part of the cost); the terminal is spared.
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            warms, by_size = warm(database)
-        boto3_ms, colds = cold_starts(env)
+            warms, by_size = warm(database, plan, progress)
+        boto3_ms, colds = cold_starts(env, plan, progress)
+    return Measured(fastapi_ms, warms, by_size, boto3_ms, colds)
 
+
+def _report(plan: Plan, measured: Measured) -> None:
+    fastapi_ms, boto3_ms, colds = measured.fastapi_ms, measured.boto3_ms, measured.colds
+    if plan.quick:
+        print(f"\n{_quick_notice(plan)}")
     print(
-        f"\nCold start: {COLD_RUNS} rounds of fresh Python {sys.version.split()[0]} processes"
+        f"\nCold start: {plan.cold_runs} rounds of fresh Python {sys.version.split()[0]} processes"
         " (import the handler, serve the first event), on the code as Lambda loads it: zipped by SAM,"
         " unpacked read-only with the zip's dates, no bytecode written;"
         f" layer built for {shipped.host_architecture()}; ms are medians, each x floor is the median of"
@@ -539,12 +604,12 @@ def main() -> None:
             f"  {row.function:32} {row.floor_ms:9.1f} {row.plain_ms:15.1f} {row.plain_ratio:8.2f}"
             f" {row.shipped_ms:11.1f} {row.shipped_ratio:8.2f} {row.shipped_ms / fastapi_ms:10.2f}"
         )
-    print(f"\nWarm, in-process against DynamoDB Local, {WARM_REQUESTS} requests each")
+    print(f"\nWarm, in-process against DynamoDB Local, {plan.warm_requests} requests each")
     print(
         f"  {'endpoint':36} {'p50 ms':>7} {'p99 ms':>7} {'outside DDB p50':>16}"
         f" {'DDB req':>8} {'min':>4} {'capacity':>9} {'$ per 1M':>9}"
     )
-    for label, p50, p99, outside, requests, capacity, cost in warms:
+    for label, p50, p99, outside, requests, capacity, cost in measured.warms:
         print(
             f"  {label:36} {p50:7.2f} {p99:7.2f} {outside:16.2f}"
             f" {requests:8.2f} {MINIMUM[label]:4d} {capacity:9.2f} {cost:9.2f}"
@@ -555,7 +620,7 @@ def main() -> None:
         f" {prices.ASSUMED_MS_BASE:.0f} ms"
         f" + {prices.ASSUMED_MS_PER_DYNAMODB_REQUEST:.0f} ms per DynamoDB request"
     )
-    bench_account_size.report(by_size)
+    bench_account_size.report(measured.by_size, plan.size_repeats)
     print(f"\nBuilt layer: {layer_size()}")
 
 

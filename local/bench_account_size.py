@@ -21,6 +21,7 @@ from typing import Any
 from local.devtoken import make_token
 from local.server import load_function
 from local.template import ROOT
+from ops.progress import Phases
 
 LARGE = 1000
 REPEATS = 50
@@ -55,14 +56,18 @@ def _event(name: str, **changes: Any) -> dict[str, Any]:
 class _Account:
     """One account, driven through the accounts API's own handlers."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, progress: Phases) -> None:
         self.owner = f"bench-size-{size}-{uuid.uuid4().hex[:6]}"
         self.headers = {"Authorization": f"Bearer {make_token(self.owner, ttl=3600)}"}
         self.size = size
-        created = [self.register() for _ in range(size)]
+        created = []
+        for number in range(size):
+            created.append(self.register())
+            progress.step(f"an account of {size}: registration {number + 1}/{size}")
         # Half of a large account deactivated, interleaved with the live half in creation order.
         for device_id in created[1::2] if size > 1 else []:
             self.call("accounts_deactivate_device", deviceId=device_id)
+            progress.step(f"an account of {size}: deactivating half")
         self.live = created[0::2] if size > 1 else created
 
     def call(self, function: str, body: Any = None, query: dict[str, str] | None = None, **path: str) -> Any:
@@ -84,16 +89,22 @@ class _Account:
         return device_id
 
 
-def measure(meter: Any) -> list[Row]:
-    """Every row, on a fresh account of 1 registration and one of LARGE. `meter`: bench.DynamoDBMeter."""
-    accounts = [_Account(1), _Account(LARGE)]
+def measure(meter: Any, repeats: int, progress: Phases) -> list[Row]:
+    """Every row, on a fresh account of 1 registration and one of LARGE, `repeats` requests each.
+    `meter`: bench.DynamoDBMeter."""
+    sizes = (1, LARGE)
+    # Each account's registrations and deactivations, then each row's requests: the phase's steps.
+    rows_per_account = {size: 2 + 2 * len(_limits(size)) for size in sizes}
+    setup = sum(size + len(range(1, size, 2)) for size in sizes)
+    progress.phase("account size", setup + repeats * sum(rows_per_account.values()))
+    accounts = [_Account(size, progress) for size in sizes]
     rows: list[Row] = []
 
     def timed(
         label: str, account: _Account, run: Callable[[], Any], prepare: Callable[[], None] | None = None
     ) -> None:
         requests, capacity, latencies, returned = 0.0, 0.0, [], 0
-        for _ in range(REPEATS):
+        for request in range(repeats):
             if prepare is not None:
                 prepare()  # not counted
             meter.reset()
@@ -105,8 +116,9 @@ def measure(meter: Any) -> list[Row]:
             if isinstance(answer, dict):
                 listed: list[Any] = answer.get("devices") or answer.get("tokens") or []
                 returned = len(listed)
+            progress.step(f"{label}, {account.size} registrations, request {request + 1}/{repeats}")
         rows.append(
-            Row(label, account.size, returned, requests / REPEATS, capacity / REPEATS, _p50(latencies))
+            Row(label, account.size, returned, requests / repeats, capacity / repeats, _p50(latencies))
         )
 
     for account in accounts:
@@ -124,7 +136,7 @@ def measure(meter: Any) -> list[Row]:
             partial(_deactivate_last, account, doomed),
             partial(_register_into, account, doomed),
         )
-        for limit in ("1", "20") if account.size > 1 else ("1",):
+        for limit in _limits(account.size):
             for label, function in (
                 ("accounts GET", "accounts_list_devices"),
                 ("sender look-up", "internal_user_tokens"),
@@ -135,6 +147,10 @@ def measure(meter: Any) -> list[Row]:
                     partial(account.call, function, query={"limit": limit}),
                 )
     return rows
+
+
+def _limits(size: int) -> tuple[str, ...]:
+    return ("1", "20") if size > 1 else ("1",)
 
 
 def _deactivate_last(account: _Account, doomed: list[str]) -> None:
@@ -149,8 +165,8 @@ def _p50(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def report(rows: list[Row]) -> None:
-    print(f"\nAccount size: 1 registration against {LARGE} (half deactivated), {REPEATS} requests each")
+def report(rows: list[Row], repeats: int) -> None:
+    print(f"\nAccount size: 1 registration against {LARGE} (half deactivated), {repeats} requests each")
     print(
         f"  {'call':36} {'account':>8} {'returned':>9} {'DDB req':>8} {'capacity':>9}"
         f" {'per device':>11} {'x 1-reg':>8} {'p50 ms':>7}"
