@@ -58,6 +58,9 @@ def deployed_stack(**parameters: int) -> Any:
 
 
 def import_from_stack(path: Path, *options: str) -> Any:
+    """One worker: moto's in-memory DynamoDB is not thread-safe (its dicts change under a concurrent
+    scan: "dictionary changed size during iteration"); the import's concurrency is tested on DynamoDB
+    Local, in test_import.py."""
     arguments = [
         "import",
         str(path),
@@ -67,6 +70,8 @@ def import_from_stack(path: Path, *options: str) -> Any:
         "push-registry-prod",
         "--progress",
         "none",
+        "--workers",
+        "1",
     ]
     return CliRunner().invoke(main, [*arguments, "--json", *options])
 
