@@ -28,6 +28,7 @@ from local.dynamodb_local import DynamoDBLocal
 from local.server import configure_environment, load_function
 from local.template import ROOT, create_table, load_template
 from ops.progress import Phases, phases_for_stream
+from push_registry import catalog
 
 TABLE = "push-registry-bench"
 
@@ -158,16 +159,17 @@ _READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 # Events on one device (`<collection>/{id}`) get a device of their own before each run, created by the
 # collection's POST in this process (untimed); a body that names a token gets one never registered. Without
-# this, every run after the first answered 404 or 409: an error path, not the route's work.
-_CREATED_BY = {
-    "accounts_update_device": "accounts_register_device",
-    "accounts_deactivate_device": "accounts_register_device",
-    "pigeons_delete_device": "pigeons_register_device",
-}
+# this, every run after the first answered 404 or 409: an error path, not the route's work. Both come from
+# the catalog: the routes on one item and their collection's POST, and the token field of the APIs that
+# have such collections (accounts, pigeons). The upserts (camera, user-push-tokens) keep their event's
+# token: a repeated one is their refresh, the route's own work.
+_CREATED_BY = {f.folder: c.folder for f in catalog.FUNCTIONS if (c := catalog.creator_of(f)) is not None}
 _TOKEN_FIELD = {
-    "accounts_register_device": "device_token",
-    "accounts_update_device": "device_token",
-    "pigeons_register_device": "token",
+    function.folder: api.push_field
+    for api in catalog.CLIENT_APIS
+    if api.push_field is not None and any(catalog.creator_of(f) for f in api.functions)
+    for function in api.functions
+    if function.method in ("POST", "PATCH")
 }
 
 

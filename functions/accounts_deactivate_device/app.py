@@ -1,6 +1,6 @@
 """DELETE /api/accounts/{accountId}/devices/{deviceId}: soft delete that frees the token (seed 004)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import accounts
 from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
@@ -11,7 +11,7 @@ registry = runtime.registry()
 authenticator = runtime.authenticator()
 
 
-@endpoint("accounts", dialect)
+@endpoint(catalog.ACCOUNTS.name, dialect)
 def handler(request: Request) -> Response:
     owner = accounts.account_of(request, authenticator)
     registry.deactivate_device(owner, request.path_parameters.get("deviceId", ""))

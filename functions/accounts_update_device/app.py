@@ -1,6 +1,6 @@
 """PATCH /api/accounts/{accountId}/devices/{deviceId}: heartbeat, new device info or new token (seed 004)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import accounts
 from push_registry.dialects.accounts import dialect
 from push_registry.endpoint import endpoint
@@ -12,7 +12,7 @@ registry = runtime.registry()
 authenticator = runtime.authenticator()
 
 
-@endpoint("accounts", dialect)
+@endpoint(catalog.ACCOUNTS.name, dialect)
 def handler(request: Request) -> Response:
     owner = accounts.account_of(request, authenticator)
     change = accounts.device_change(request.json_object(settings().max_body_bytes))

@@ -1,6 +1,6 @@
 """POST /user/setusertoken: register or refresh the camera app's push token of the signed-in user (000)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import camera
 from push_registry.dialects.base_response import dialect, success
 from push_registry.endpoint import endpoint
@@ -12,7 +12,7 @@ registry = runtime.registry()
 authenticator = runtime.authenticator()
 
 
-@endpoint("camera", dialect)
+@endpoint(catalog.CAMERA.name, dialect)
 def handler(request: Request) -> Response:
     owner = authenticator.subject_of(request.headers)
     device = camera.token_entry(request.required_json_object(settings().max_body_bytes))

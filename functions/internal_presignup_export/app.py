@@ -1,6 +1,6 @@
 """POST /internal/presignup-tokens/export: everything stored about a phone, every field (IAM)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import internal
 from push_registry.apis.presignup import e164
 from push_registry.dialects.internal import dialect
@@ -12,7 +12,7 @@ from push_registry.settings import settings
 privacy = runtime.privacy()
 
 
-@endpoint("internal", dialect)
+@endpoint(catalog.INTERNAL.name, dialect)
 def handler(request: Request) -> Response:
     # The phone travels in the body so that it stays out of URLs and access logs.
     sent = internal.subject_phone(request.required_json_object(settings().max_body_bytes))

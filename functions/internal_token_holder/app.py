@@ -1,6 +1,6 @@
 """POST /internal/tokens/holder: the live registration holding a push token, for operators (IAM)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import internal
 from push_registry.dialects.internal import dialect
 from push_registry.endpoint import endpoint
@@ -12,7 +12,7 @@ from push_registry.settings import settings
 holders = runtime.holders()
 
 
-@endpoint("internal", dialect)
+@endpoint(catalog.INTERNAL.name, dialect)
 def handler(request: Request) -> Response:
     # The token travels in the body so that it stays out of URLs and access logs.
     token = internal.holder_token(request.required_json_object(settings().max_body_bytes))

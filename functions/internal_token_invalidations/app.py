@@ -1,6 +1,6 @@
 """POST /internal/tokens/invalidations: retire tokens a push provider rejected, reporting each (IAM)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import internal
 from push_registry.dialects.internal import dialect
 from push_registry.endpoint import endpoint
@@ -10,7 +10,7 @@ from push_registry.http import Request, Response
 invalidations = runtime.invalidations()
 
 
-@endpoint("internal", dialect)
+@endpoint(catalog.INTERNAL.name, dialect)
 def handler(request: Request) -> Response:
     batch = internal.invalidations_of(request.required_json_object(256 * 1024))
     # A batch that cannot finish answers 503 listing each item's status, those not done `not_processed`.

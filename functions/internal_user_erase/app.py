@@ -1,6 +1,6 @@
 """DELETE /internal/users/{userId}: erase everything stored about a user, answering counts by kind (IAM)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import internal
 from push_registry.dialects.internal import dialect
 from push_registry.endpoint import endpoint
@@ -10,7 +10,7 @@ from push_registry.http import Request, Response
 privacy = runtime.privacy()
 
 
-@endpoint("internal", dialect)
+@endpoint(catalog.INTERNAL.name, dialect)
 def handler(request: Request) -> Response:
     counts = privacy.erase_user(internal.user_id_of(request), request.caller_arn)
     return Response(200, internal.erased_body(counts))

@@ -1,6 +1,6 @@
 """GET /internal/users/{userId}/tokens: a user's live tokens across every client API, for senders (IAM)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import accounts, internal
 from push_registry.dialects.internal import dialect
 from push_registry.endpoint import endpoint
@@ -13,7 +13,7 @@ from push_registry.telemetry import Metric
 registry = runtime.registry()
 
 
-@endpoint("internal", dialect)
+@endpoint(catalog.INTERNAL.name, dialect)
 def handler(request: Request) -> Response:
     limit = accounts.page_limit(request, settings().list_default_limit, settings().list_max_limit)
     page = registry.list_devices(internal.user_id_of(request), limit, request.query.get("cursor"))

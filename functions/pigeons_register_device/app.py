@@ -1,6 +1,6 @@
 """POST /api/v1/pigeons/chat/devices: (re)create the caller's device token for a platform (seed 001)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import pigeons
 from push_registry.dialects.laravel import dialect
 from push_registry.endpoint import endpoint
@@ -14,7 +14,7 @@ platform_keys = runtime.platform_keys()
 limiter = runtime.per_user_limiter()
 
 
-@endpoint("pigeons", dialect)
+@endpoint(catalog.PIGEONS.name, dialect)
 def handler(request: Request) -> Response:
     user, tenant = pigeons.caller_of(request, authenticator, platform_keys, limiter)
     device = pigeons.device_request(request.json_object(settings().max_body_bytes), tenant)

@@ -1,6 +1,6 @@
 """POST /api/public/fcm-token: store a phone's FCM token before signup, for OTP delivery (seed 003)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import presignup as presignup_api
 from push_registry.dialects.public import dialect
 from push_registry.endpoint import endpoint
@@ -12,7 +12,7 @@ presignup = runtime.presignup()
 limiter = runtime.per_ip_limiter()
 
 
-@endpoint("presignup", dialect)
+@endpoint(catalog.PRESIGNUP.name, dialect)
 def handler(request: Request) -> Response:
     limiter.check("ip", request.source_ip or "unknown")
     body = request.required_json_object(settings().max_body_bytes)

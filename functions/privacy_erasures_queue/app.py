@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from push_registry import runtime, time_budget
+from push_registry import catalog, runtime, time_budget
 from push_registry.apis import internal
 from push_registry.apis.presignup import e164
 from push_registry.observability import logger, metrics
@@ -13,7 +13,7 @@ from push_registry.settings import settings
 
 # Built at cold start, reused by every invocation of this execution environment.
 privacy = runtime.privacy()
-metrics.set_default_dimensions(api="internal")
+metrics.set_default_dimensions(api=catalog.INTERNAL.name)
 
 
 def erase(message: Message) -> None:

@@ -3,14 +3,14 @@
 import json
 from typing import Any
 
-from push_registry import runtime, time_budget
+from push_registry import catalog, runtime, time_budget
 from push_registry.apis import internal
 from push_registry.observability import logger, metrics
 from push_registry.queue_batch import Message, partial_batch_response
 
 # Built at cold start, reused by every invocation of this execution environment.
 invalidations = runtime.invalidations()
-metrics.set_default_dimensions(api="internal")
+metrics.set_default_dimensions(api=catalog.INTERNAL.name)
 
 
 def invalidate(message: Message) -> None:

@@ -1,6 +1,6 @@
 """POST /v1/user-push-tokens/register: upsert the caller's push token, answering the record (seed 002)."""
 
-from push_registry import runtime
+from push_registry import catalog, runtime
 from push_registry.apis import user_push_tokens
 from push_registry.dialects.nest import dialect
 from push_registry.endpoint import endpoint
@@ -12,7 +12,7 @@ registry = runtime.registry()
 authenticator = runtime.authenticator()
 
 
-@endpoint("user-push-tokens", dialect)
+@endpoint(catalog.USER_PUSH_TOKENS.name, dialect)
 def handler(request: Request) -> Response:
     # A valid token without `sub` is the seed's 400 "User not authenticated".
     user = authenticator.subject_of(request.headers, without_subject="no_subject")

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ops.sources import PINPOINT
-from push_registry.apis import accounts, camera, pigeons, user_push_tokens
+from push_registry import catalog
 from push_registry.registration import (
     ChannelType,
     Platform,
@@ -59,7 +59,8 @@ from push_registry.storage.registration_items import ENTRY_MARGIN, LEASE, id_key
 Item = dict[str, Any]
 Key = tuple[str, str]
 
-SOURCES = frozenset({accounts.SOURCE, camera.SOURCE, pigeons.SOURCE, user_push_tokens.SOURCE, PINPOINT})
+# The registrations' `source`: a client API of the catalog, or the Pinpoint import (ops/).
+SOURCES = frozenset({api.name for api in catalog.CLIENT_APIS} | {PINPOINT})
 PRESIGNUP_DEVICE_TYPES = frozenset({"android", "ios", "web"})
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from local.events import check_response_size
+from push_registry import catalog
 from push_registry.registration import Provider, Registration, expiry_after
 from push_registry.registry import Registry
 from push_registry.storage import RegistrationStore
@@ -62,7 +63,7 @@ def fresh_account(ddb_local: Any) -> Registry:
 
 
 def seed_device(
-    ddb_local: Any, device_id: str, token: str, source: str = "accounts", tenant: str | None = None
+    ddb_local: Any, device_id: str, token: str, source: str = catalog.ACCOUNTS.name, tenant: str | None = None
 ) -> None:
     now = datetime.now(UTC)
     RegistrationStore(ddb_local.client, ddb_local.table_name).add(
@@ -124,7 +125,7 @@ def test_deactivate_event(
 
 def test_camera_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
     assert invoke(load_handler, "camera_set_user_token") == (200, {"result": 0, "msg": "Success"})
-    assert [d.source for d in fresh_account.list_devices(ACCOUNT, limit=10).devices] == ["camera"]
+    assert [d.source for d in fresh_account.list_devices(ACCOUNT, limit=10).devices] == [catalog.CAMERA.name]
 
 
 def test_user_push_tokens_event(fresh_account: Registry, load_handler: Callable[[str], ModuleType]) -> None:
@@ -145,7 +146,9 @@ def test_pigeons_delete_event(
 ) -> None:
     device_id = event("pigeons_delete_device")["pathParameters"]["id"]
     # A chat backoffice registration under the platform of the event's X-PUBLIC-KEY (tenant "local").
-    seed_device(ddb_local, device_id, "token-before-pigeons-delete", source="pigeons", tenant="local")
+    seed_device(
+        ddb_local, device_id, "token-before-pigeons-delete", source=catalog.PIGEONS.name, tenant="local"
+    )
 
     assert invoke(load_handler, "pigeons_delete_device") == (204, None)
     assert invoke(load_handler, "pigeons_delete_device")[0] == 404
@@ -163,12 +166,12 @@ def test_internal_events(fresh_account: Registry, load_handler: Callable[[str], 
     invoke(load_handler, "camera_set_user_token")  # account_123 holds the token the invalidation event names
     status, body = invoke(load_handler, "internal_user_tokens")
     assert status == 200
-    assert [t["source"] for t in body["tokens"]] == ["camera"]
+    assert [t["source"] for t in body["tokens"]] == [catalog.CAMERA.name]
 
     assert invoke(load_handler, "internal_presignup_lookup")[0] == 200
     status, body = invoke(load_handler, "internal_token_holder")  # the camera event's token
     assert status == 200
-    assert (body["holder"]["user_id"], body["holder"]["source"]) == (ACCOUNT, "camera")
+    assert (body["holder"]["user_id"], body["holder"]["source"]) == (ACCOUNT, catalog.CAMERA.name)
     status, body = invoke(load_handler, "internal_token_invalidations")
     assert status == 200
     assert body["results"][0]["status"] == "deactivated"
@@ -189,7 +192,7 @@ def test_privacy_events(fresh_account: Registry, load_handler: Callable[[str], M
     status, exported = invoke(load_handler, "internal_user_export")
     assert status == 200
     assert exported["user_id"] == ACCOUNT
-    assert "camera" in {r["source"] for r in exported["registrations"]}
+    assert catalog.CAMERA.name in {r["source"] for r in exported["registrations"]}
     status, phone_export = invoke(load_handler, "internal_presignup_export")
     assert status == 200
     assert phone_export["phone"] == "+919876543210"
@@ -209,3 +212,12 @@ def test_erasure_queue_event(load_handler: Callable[[str], ModuleType]) -> None:
     result = handled(load_handler, "privacy_erasures_queue")
     # The third message names both subjects: only it is reported back (then the dead-letter queue).
     assert result == {"batchItemFailures": [{"itemIdentifier": "9f3b2e74-4d9a-4fac-9c75-2b3f5e4d1a33"}]}
+
+
+def test_every_function_of_the_catalog_has_its_event_replayed_here() -> None:
+    """A new function's events/ file is replayed by a test above (by name), or this fails."""
+    source = Path(__file__).read_text()
+    assert [f.folder for f in catalog.FUNCTIONS if f'(load_handler, "{f.folder}")' not in source] == []
+    assert sorted(p.stem for p in EVENTS.glob("*.json") if p.stem != "env") == sorted(
+        f.folder for f in catalog.FUNCTIONS
+    )

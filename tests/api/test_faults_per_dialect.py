@@ -55,7 +55,7 @@ from botocore.httpsession import URLLib3Session
 
 from local.events import LambdaContext
 from local.template import load_template
-from push_registry import runtime
+from push_registry import catalog, runtime
 
 pytestmark = pytest.mark.integration
 
@@ -704,6 +704,7 @@ def internal_invalidations(w: World) -> Scenario:
 
 @dataclass(frozen=True)
 class Route:
+    function: catalog.Function  # the function the scenario calls
     build: Callable[[World], Scenario]
     ops: tuple[str, ...]  # the DynamoDB calls the request makes when nothing fails
     unavailable: Item  # the API's own 503 body (dialects/*.py, docs/apis/)
@@ -715,38 +716,79 @@ INTERNAL_503 = {"message": "temporarily unavailable, retry later"}
 ROUTES = {
     # A new user's first registration: refused for want of a roster (MaxDevicesPerUser), which the
     # list entries then seed (none), in a second transaction.
-    "accounts-register": Route(accounts_register, (T, Q, T), ACCOUNTS_503),
+    "accounts-register": Route(
+        catalog.ACCOUNTS.function("accounts_register_device"), accounts_register, (T, Q, T), ACCOUNTS_503
+    ),
     # A page: the list entries, then the registrations they point at.
-    "accounts-list": Route(accounts_list, (Q, B), ACCOUNTS_503),
+    "accounts-list": Route(
+        catalog.ACCOUNTS.function("accounts_list_devices"), accounts_list, (Q, B), ACCOUNTS_503
+    ),
     # By id: the registration is read by the key its id names; a delete is one transaction, read nothing.
-    "accounts-update": Route(accounts_update, (G, T), ACCOUNTS_503),
+    "accounts-update": Route(
+        catalog.ACCOUNTS.function("accounts_update_device"), accounts_update, (G, T), ACCOUNTS_503
+    ),
     # A heartbeat: one conditional write that returns the record.
-    "accounts-heartbeat": Route(accounts_heartbeat, (U,), ACCOUNTS_503),
-    "accounts-deactivate": Route(accounts_deactivate, (T,), ACCOUNTS_503),
+    "accounts-heartbeat": Route(
+        catalog.ACCOUNTS.function("accounts_update_device"), accounts_heartbeat, (U,), ACCOUNTS_503
+    ),
+    "accounts-deactivate": Route(
+        catalog.ACCOUNTS.function("accounts_deactivate_device"), accounts_deactivate, (T,), ACCOUNTS_503
+    ),
     # An upsert of a token another user holds: the refused refresh (nothing of the caller's stored), the
     # refused registration, the holder's record, the take-over refused for want of the new holder's
     # roster, its list entries (none), the take-over with the roster seeded.
     "camera": Route(
-        camera, (U, T, G, T, Q, T), {"result": -1, "msg": "Error setting push token, retry later"}
+        catalog.CAMERA.function("camera_set_user_token"),
+        camera,
+        (U, T, G, T, Q, T),
+        {"result": -1, "msg": "Error setting push token, retry later"},
     ),
     "user-push-tokens": Route(
+        catalog.USER_PUSH_TOKENS.function("user_push_tokens_register"),
         user_push_tokens,
         (U, T, G, T, Q, T),
         {"statusCode": 503, "message": "Service Unavailable", "error": "Service Unavailable"},
     ),
     # The register event asks for English; the delete event sends no Accept-Language: pt-BR.
     "pigeons-register": Route(
-        pigeons_register, (U, T, G, T, Q, T), {"message": "Service temporarily unavailable."}
+        catalog.PIGEONS.function("pigeons_register_device"),
+        pigeons_register,
+        (U, T, G, T, Q, T),
+        {"message": "Service temporarily unavailable."},
     ),
-    "pigeons-delete": Route(pigeons_delete, (U, T), {"message": "Serviço temporariamente indisponível."}),
+    "pigeons-delete": Route(
+        catalog.PIGEONS.function("pigeons_delete_device"),
+        pigeons_delete,
+        (U, T),
+        {"message": "Serviço temporariamente indisponível."},
+    ),
     "presignup": Route(
-        presignup, (U, B, B, T), {"error": "unavailable", "message": "temporarily unavailable, retry later"}
+        catalog.PRESIGNUP.function("presignup_register_token"),
+        presignup,
+        (U, B, B, T),
+        {"error": "unavailable", "message": "temporarily unavailable, retry later"},
     ),
-    "internal-user-tokens": Route(internal_user_tokens, (Q, B), INTERNAL_503),
-    "internal-presignup-lookup": Route(internal_presignup_lookup, (Q,), INTERNAL_503),
-    "internal-invalidations": Route(internal_invalidations, (B, B, G, T, G, T), INTERNAL_503, batch=True),
+    "internal-user-tokens": Route(
+        catalog.INTERNAL.function("internal_user_tokens"), internal_user_tokens, (Q, B), INTERNAL_503
+    ),
+    "internal-presignup-lookup": Route(
+        catalog.INTERNAL.function("internal_presignup_lookup"), internal_presignup_lookup, (Q,), INTERNAL_503
+    ),
+    "internal-invalidations": Route(
+        catalog.INTERNAL.function("internal_token_invalidations"),
+        internal_invalidations,
+        (B, B, G, T, G, T),
+        INTERNAL_503,
+        batch=True,
+    ),
 }
 WRITES = [name for name, route in ROUTES.items() if T in route.ops]
+
+
+def test_every_api_of_the_catalog_and_its_dialect_is_in_the_fault_suite() -> None:
+    """A route per API at least, its function the catalog's: a new API without one fails here."""
+    assert {catalog.api_of(route.function.folder) for route in ROUTES.values()} == set(catalog.APIS)
+    assert {route.function for route in ROUTES.values()} <= set(catalog.FUNCTIONS)
 
 
 def commit_of(route: Route) -> int:
@@ -891,6 +933,7 @@ def test_a_persistent_fault_is_the_apis_503_and_writes_nothing(
 ) -> None:
     """Every attempt of every call fails (conflicts: every transaction), then DynamoDB recovers."""
     scenario = ROUTES[route].build(world)
+    assert scenario.function == ROUTES[route].function.folder
     before = world.dump()
     wire.arm(Rule(fault))
 

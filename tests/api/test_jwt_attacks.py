@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
 from local.devtoken import DEVELOPMENT_PLATFORM_KEY, DEVELOPMENT_SECRET
+from push_registry import catalog
 from tests.api.helpers import new_client, new_push_token, new_user
 from tests.api.test_adversarial import dump
 
@@ -222,51 +223,71 @@ NEST_REFUSALS = {
 LARAVEL_REFUSALS = dict.fromkeys(("missing", "invalid", "no_subject"), (401, {"message": "Não autenticado."}))
 
 
+# Each dialect's refusals (a JWT API of the catalog in a dialect without them fails at collection).
+REFUSALS = {
+    catalog.ACCOUNTS.dialect: ACCOUNTS_REFUSALS,
+    catalog.CAMERA.dialect: CAMERA_REFUSALS,
+    catalog.USER_PUSH_TOKENS.dialect: NEST_REFUSALS,
+    catalog.PIGEONS.dialect: LARAVEL_REFUSALS,
+}
+# The routes attacked, by function: a body each would accept. Every JWT API of the catalog has one at
+# least (test_every_bearer_api_of_the_catalog_is_attacked); its route and its dialect come from there.
+BODIES: dict[str, Callable[[], dict[str, Any] | None]] = {
+    "accounts_register_device": lambda: {"device_token": new_push_token(), "platform": "ios"},
+    "accounts_list_devices": lambda: None,
+    "camera_set_user_token": lambda: {"msgType": "FCM", "msgToken": new_push_token()},
+    "user_push_tokens_register": lambda: {"push_token": new_push_token(), "device_os": "ios"},
+    "pigeons_register_device": lambda: {"token": new_push_token(), "platform": "ios"},
+}
+HEADERS = {catalog.PIGEONS.name: (("X-PUBLIC-KEY", DEVELOPMENT_PLATFORM_KEY),)}
+
+
 @dataclass(frozen=True)
 class Route:
     label: str
+    api: str
     method: str
-    path: Callable[[str], str]
+    path: str  # the catalog's, {accountId} filled in with the user
     body: Callable[[], dict[str, Any] | None]
     refusals: dict[str, tuple[int, dict[str, Any]]]
     headers: tuple[tuple[str, str], ...] = ()
 
 
-ROUTES = [
-    Route(
-        "accounts POST",
-        "POST",
-        lambda user: f"/api/accounts/{user}/devices",
-        lambda: {"device_token": new_push_token(), "platform": "ios"},
-        ACCOUNTS_REFUSALS,
-    ),
-    Route(
-        "accounts GET", "GET", lambda user: f"/api/accounts/{user}/devices", lambda: None, ACCOUNTS_REFUSALS
-    ),
-    Route(
-        "camera",
-        "POST",
-        lambda user: "/user/setusertoken",
-        lambda: {"msgType": "FCM", "msgToken": new_push_token()},
-        CAMERA_REFUSALS,
-    ),
-    Route(
-        "user-push-tokens",
-        "POST",
-        lambda user: "/v1/user-push-tokens/register",
-        lambda: {"push_token": new_push_token(), "device_os": "ios"},
-        NEST_REFUSALS,
-    ),
-    Route(
-        "pigeons",
-        "POST",
-        lambda user: "/api/v1/pigeons/chat/devices",
-        lambda: {"token": new_push_token(), "platform": "ios"},
-        LARAVEL_REFUSALS,
-        (("X-PUBLIC-KEY", DEVELOPMENT_PLATFORM_KEY),),
-    ),
-]
-ACCOUNTS_ROUTES = [route for route in ROUTES if route.label.startswith("accounts")]
+def routes_of(apis: tuple[catalog.Api, ...]) -> list[Route]:
+    """The routes of the catalog's JWT APIs that BODIES can call; labelled by API, and by method where
+    the API has more than one."""
+    routes = []
+    for api in apis:
+        if api.auth is not catalog.Auth.JWT:
+            continue
+        attacked = [function for function in api.functions if function.folder in BODIES]
+        for function in attacked:
+            assert function.method is not None
+            assert function.path is not None
+            routes.append(
+                Route(
+                    api.name if len(attacked) == 1 else f"{api.name} {function.method}",
+                    api.name,
+                    function.method,
+                    function.path,
+                    BODIES[function.folder],
+                    REFUSALS[api.dialect],
+                    HEADERS.get(api.name, ()),
+                )
+            )
+    return routes
+
+
+ROUTES = routes_of(catalog.APIS)
+ACCOUNTS_ROUTES = [route for route in ROUTES if route.api == catalog.ACCOUNTS.name]
+
+
+def test_every_bearer_api_of_the_catalog_is_attacked() -> None:
+    """The routes are the catalog's: each JWT API has one at least, each with its dialect's refusals."""
+    bearer = [api for api in catalog.APIS if api.auth is catalog.Auth.JWT]
+    assert {route.api for route in ROUTES} == {api.name for api in bearer}
+    assert set(BODIES) <= {function.folder for api in bearer for function in api.functions}
+    assert routes_of(catalog.APIS) == ROUTES
 
 
 def send(
@@ -279,7 +300,7 @@ def send(
     with new_client() as client:
         return client.request(
             route.method,
-            f"{base_url}{route.path(user)}",
+            f"{base_url}{route.path.format(accountId=user)}",
             data=None if body is None else json.dumps(body).encode(),
             headers=headers,
             timeout=30,
@@ -338,7 +359,7 @@ def test_a_valid_token_for_another_account_is_access_token_err_01(
 def test_the_pigeons_refusal_follows_accept_language(
     local_api: str, ddb_local: Any, language: str, message: str
 ) -> None:
-    pigeons = next(route for route in ROUTES if route.label == "pigeons")
+    pigeons = next(route for route in ROUTES if route.api == catalog.PIGEONS.name)
     user = new_user()
     before = dump(ddb_local)
     forged = f"Bearer {unsigned('none', claims(user), '')}"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from local.devtoken import make_token
+from push_registry import catalog
 from push_registry.observability import logger
 from push_registry.telemetry import Metric
 
@@ -97,7 +98,10 @@ def test_no_secret_reaches_any_log_line_and_metrics_are_known(
     secrets = [jwt, forged, *tokens, phone, local_phone, "4155550199", "5550199"]
     path = {"accountId": user}
 
+    called: set[str] = set()
+
     def call(name: str, evt: dict[str, Any]) -> int:
+        called.add(name)
         status: int = load_handler(name).handler(evt, Context())["statusCode"]
         return status
 
@@ -187,6 +191,10 @@ def test_no_secret_reaches_any_log_line_and_metrics_are_known(
     stdout = capsys.readouterr().out
     text = capture.text + stdout
     assert '"message":"request handled"' in text, "the capture sees the handlers' structured log lines"
+    # Every API of the catalog went through here, and logged under its catalog name.
+    assert {catalog.api_of(name) for name in called} == set(catalog.APIS)
+    for api in catalog.APIS:
+        assert f'"api":"{api.name}"' in text, api.name
     assert '"token":"' in text, "tokens are named by their fingerprint"
     for secret in secrets:
         assert secret not in text

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from push_registry import catalog
 from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
@@ -110,7 +111,7 @@ def test_concurrent_upserts_of_one_token_through_every_api_leave_one_registratio
     assert len(live) == 1
 
 
-@pytest.mark.parametrize("api", ["accounts", "camera", "user-push-tokens", "pigeons"])
+@pytest.mark.parametrize("api", [api.name for api in catalog.CLIENT_APIS])
 def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
     api: str, local_api: str, make_token: Callable[..., str], ddb_local: Any
 ) -> None:
@@ -121,7 +122,7 @@ def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
     past = datetime.now(UTC) - timedelta(days=31)
     store = RegistrationStore(ddb_local.client, ddb_local.table_name)
     Registry(store, lifetime=timedelta(days=30), clock=lambda: past).register_device(
-        former, NewDevice(push, "android"), "accounts"
+        former, NewDevice(push, "android"), catalog.ACCOUNTS.name
     )
     assert store.holder(token_digest(push), datetime.now(UTC)) is not None  # the guard outlives it
 
@@ -135,7 +136,7 @@ def test_a_token_whose_holder_expired_is_taken_through_every_registering_api(
     assert holding.owner == user
 
 
-@pytest.mark.parametrize("api", ["accounts", "camera", "user-push-tokens", "pigeons"])
+@pytest.mark.parametrize("api", [api.name for api in catalog.CLIENT_APIS])
 def test_the_owner_re_registering_its_expired_imported_registrations_token_is_listed_once(
     api: str, local_api: str, make_token: Callable[..., str], ddb_local: Any
 ) -> None:
@@ -149,7 +150,7 @@ def test_the_owner_re_registering_its_expired_imported_registrations_token_is_li
     exported = ExportedRecord(
         owner=user,
         device=NewDevice(token=push, platform="android"),
-        source="accounts",
+        source=catalog.ACCOUNTS.name,
         last_used_at=past,
         id="device-kept-from-the-old-backend",
         created_at=past - timedelta(days=60),
@@ -164,16 +165,20 @@ def test_the_owner_re_registering_its_expired_imported_registrations_token_is_li
 
 
 def registering(api: str, user: str, push: str) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """(path, body, headers) of a registration of `push` for `user` through one of the four client APIs."""
+    """(path, body, headers) of a registration of `push` for `user` through a client API of the catalog."""
     return {
-        "accounts": (f"/api/accounts/{user}/devices", {"device_token": push, "platform": "android"}, {}),
-        "camera": ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
-        "user-push-tokens": (
+        catalog.ACCOUNTS.name: (
+            f"/api/accounts/{user}/devices",
+            {"device_token": push, "platform": "android"},
+            {},
+        ),
+        catalog.CAMERA.name: ("/user/setusertoken", {"msgType": "FCM", "msgToken": push}, {}),
+        catalog.USER_PUSH_TOKENS.name: (
             "/v1/user-push-tokens/register",
             {"push_token": push, "device_os": "Android"},
             {},
         ),
-        "pigeons": (
+        catalog.PIGEONS.name: (
             "/api/v1/pigeons/chat/devices",
             {"token": push, "platform": "android"},
             {"X-PUBLIC-KEY": "pk_local_pigeons"},

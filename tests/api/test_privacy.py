@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from push_registry import catalog
 from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.rate_limit import USER_SCOPE, counter_key
 from push_registry.registration import token_digest
@@ -25,7 +26,7 @@ from push_registry.storage import PreSignupStore
 from push_registry.storage.owner_data import OwnerData
 from tests.api.helpers import new_push_token, new_user, post
 from tests.api.invariants import Item, audit, check_invariants, scan
-from tests.api.test_races import Call, race, registration
+from tests.api.test_races import CLIENT_APIS, SUCCESS, Call, race, registration
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +49,13 @@ def new_phone() -> tuple[str, str]:
 
 
 def register_everywhere(base: str, user: str, jwt: str) -> dict[str, str]:
-    """One registration through each of the four client APIs, and a deactivated one; api -> token."""
-    tokens = {name: new_push_token() for name in ("accounts", "camera", "user-push-tokens", "pigeons")}
+    """One registration through each client API of the catalog, and a deactivated one; api -> token."""
+    tokens = {name: new_push_token() for name in CLIENT_APIS}
     replies = [
         post(
             f"{base}/api/accounts/{user}/devices",
             {
-                "device_token": tokens["accounts"],
+                "device_token": tokens[catalog.ACCOUNTS.name],
                 "platform": "ios",
                 "device_info": {"app_version": "1.0.0", "device_model": "iPhone 15"},
             },
@@ -62,22 +63,25 @@ def register_everywhere(base: str, user: str, jwt: str) -> dict[str, str]:
         ),
         post(
             f"{base}/user/setusertoken",
-            {"msgType": "FCM", "msgToken": tokens["camera"], "language": "pt", "countryNo": "BR"},
+            {"msgType": "FCM", "msgToken": tokens[catalog.CAMERA.name], "language": "pt", "countryNo": "BR"},
             token=jwt,
         ),
         post(
             f"{base}/v1/user-push-tokens/register",
-            {"push_token": tokens["user-push-tokens"], "device_os": "Android", "app_ver": "2.0"},
+            {"push_token": tokens[catalog.USER_PUSH_TOKENS.name], "device_os": "Android", "app_ver": "2.0"},
             token=jwt,
         ),
         post(
             f"{base}/api/v1/pigeons/chat/devices",
-            {"token": tokens["pigeons"], "platform": "android", "device": {"model": "Pixel 8"}},
+            {"token": tokens[catalog.PIGEONS.name], "platform": "android", "device": {"model": "Pixel 8"}},
             token=jwt,
             X_PUBLIC_KEY=PIGEONS_KEY,
         ),
     ]
-    assert [r.status_code for r in replies] == [201, 200, 200, 201], [r.text for r in replies]
+    assert len(replies) == len(CLIENT_APIS), "a registration per client API"
+    assert [r.status_code for r in replies] == [SUCCESS[api] for api in CLIENT_APIS], [
+        r.text for r in replies
+    ]
     tokens["deactivated"] = new_push_token()
     created = post(
         f"{base}/api/accounts/{user}/devices",
@@ -150,14 +154,7 @@ def test_register_everywhere_export_erase_and_nothing_remains(
     assert document["user_id"] == user
     by_token = {r["token"]: r for r in document["registrations"]}
     assert set(by_token) == set(tokens.values())
-    assert {
-        by_token[tokens[api]]["source"] for api in ("accounts", "camera", "user-push-tokens", "pigeons")
-    } == {
-        "accounts",
-        "camera",
-        "user-push-tokens",
-        "pigeons",
-    }
+    assert {by_token[tokens[api]]["source"] for api in CLIENT_APIS} == set(CLIENT_APIS)
     for record in by_token.values():
         assert {
             "id",
@@ -174,14 +171,14 @@ def test_register_everywhere_export_erase_and_nothing_remains(
         } <= set(record)
         assert record["owner"] == user
     assert by_token[tokens["deactivated"]]["active"] is False
-    assert "iPhone 15" in by_token[tokens["accounts"]]["device_info"].values()
-    assert by_token[tokens["camera"]]["device_info"]["language"] == "pt"
-    assert by_token[tokens["pigeons"]]["tenant"] == "local"
+    assert "iPhone 15" in by_token[tokens[catalog.ACCOUNTS.name]]["device_info"].values()
+    assert by_token[tokens[catalog.CAMERA.name]]["device_info"]["language"] == "pt"
+    assert by_token[tokens[catalog.PIGEONS.name]]["tenant"] == "local"
     assert sorted(g["device_id"] for g in document["token_guards"]) == sorted(
-        by_token[tokens[api]]["id"] for api in ("accounts", "camera", "user-push-tokens", "pigeons")
+        by_token[tokens[api]]["id"] for api in CLIENT_APIS
     )
     assert {g["token_digest"] for g in document["token_guards"]} == {
-        token_digest(tokens[api]) for api in ("accounts", "camera", "user-push-tokens", "pigeons")
+        token_digest(tokens[api]) for api in CLIENT_APIS
     }
     # The owner roster (MaxDevicesPerUser): a count of the registrations the user added, no device data.
     [roster] = document["other_items"]
@@ -400,7 +397,7 @@ def test_erasure_racing_registrations_of_the_same_tokens_leaves_a_consistent_tab
     local_api: str, ddb_local: Any, make_token: Callable[..., str]
 ) -> None:
     before = audit(ddb_local)[1]
-    apis = ["accounts", "camera", "user-push-tokens", "pigeons"]
+    apis = CLIENT_APIS
     for _round in range(3):
         user = new_user()
         others = [new_user() for _ in range(4)]
@@ -413,9 +410,9 @@ def test_erasure_racing_registrations_of_the_same_tokens_leaves_a_consistent_tab
         calls = [Call("DELETE", f"/internal/users/{user}")]
         for index, token in enumerate(tokens):
             # The user re-registering, and other users taking the same tokens, while the erasure runs.
-            calls.append(registration(apis[index % 4], user, token, jwts[user]))
+            calls.append(registration(apis[index % len(apis)], user, token, jwts[user]))
             calls.append(
-                registration(apis[(index + 1) % 4], others[index % 4], token, jwts[others[index % 4]])
+                registration(apis[(index + 1) % len(apis)], others[index % 4], token, jwts[others[index % 4]])
             )
         calls += [Call("DELETE", f"/internal/users/{user}", delay=0.01)]
 

@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from local.template import create_table, load_template
+from push_registry import catalog
 from push_registry.presignup import PreSignup, PreSignupPost
 from push_registry.registration import token_digest
 from push_registry.registry import NewDevice, Registry
@@ -116,18 +117,18 @@ def one(base_url: str, call: Call) -> Reply:
 
 
 def registration(api: str, user: str, push: str, jwt: str) -> Call:
-    """Register `push` for `user` through one of the four registration APIs."""
+    """Register `push` for `user` through one of the client APIs of the catalog."""
     match api:
-        case "accounts":
+        case catalog.ACCOUNTS.name:
             body: dict[str, Any] = {"device_token": push, "platform": "android"}
             return Call("POST", f"/api/accounts/{user}/devices", body, jwt)
-        case "camera":
+        case catalog.CAMERA.name:
             return Call("POST", "/user/setusertoken", {"msgType": "FCM", "msgToken": push}, jwt)
-        case "user-push-tokens":
+        case catalog.USER_PUSH_TOKENS.name:
             return Call(
                 "POST", "/v1/user-push-tokens/register", {"push_token": push, "device_os": "Android"}, jwt
             )
-        case "pigeons":
+        case catalog.PIGEONS.name:
             body = {"token": push, "platform": "android"}
             return Call("POST", "/api/v1/pigeons/chat/devices", body, jwt, (("X-PUBLIC-KEY", PIGEONS_KEY),))
     raise AssertionError(api)
@@ -137,18 +138,38 @@ def registration(api: str, user: str, push: str, jwt: str) -> Call:
 # take it over (camera and user-push-tokens answer 200, the chat backoffice 201). The two whose answer
 # names the record may also answer 503 with Retry-After when a crowd keeps handing the token on faster
 # than they can take it: a success must name a registration that was written.
-SUCCESS = {"accounts": 201, "camera": 200, "user-push-tokens": 200, "pigeons": 201}
-ALLOWED = {"accounts": {201, 409}, "camera": {200}, "user-push-tokens": {200, 503}, "pigeons": {201, 503}}
+SUCCESS = {
+    catalog.ACCOUNTS.name: 201,
+    catalog.CAMERA.name: 200,
+    catalog.USER_PUSH_TOKENS.name: 200,
+    catalog.PIGEONS.name: 201,
+}
+ALLOWED = {
+    catalog.ACCOUNTS.name: {201, 409},
+    catalog.CAMERA.name: {200},
+    catalog.USER_PUSH_TOKENS.name: {200, 503},
+    catalog.PIGEONS.name: {201, 503},
+}
+# The races below register through every client API of the catalog, in its order.
+CLIENT_APIS = [api.name for api in catalog.CLIENT_APIS]
 
 
 def named_record(api: str, body: Any) -> str | None:
     """The registration id a success body names (the camera app's BaseResponse names none)."""
     match api:
-        case "accounts" | "user-push-tokens":
+        case catalog.ACCOUNTS.name | catalog.USER_PUSH_TOKENS.name:
             return str(body["id"])
-        case "pigeons":
+        case catalog.PIGEONS.name:
             return str(body["data"]["id"])
     return None
+
+
+def test_every_client_api_of_the_catalog_races_with_its_own_rules() -> None:
+    """A client API added to the catalog without its registration call and answers fails here."""
+    assert set(SUCCESS) == set(ALLOWED) == set(CLIENT_APIS)
+    for api in CLIENT_APIS:
+        assert registration(api, "user", "token", "jwt").method == "POST"
+        assert SUCCESS[api] in ALLOWED[api]
 
 
 def register_for_setup(base_url: str, user: str, push: str, jwt: str) -> str:
@@ -199,7 +220,7 @@ def test_fifty_users_registering_one_token_through_every_api_leave_one_registrat
     local_api: str, make_token: Callable[..., str], invariants: Callable[[], list[Item]]
 ) -> None:
     push = new_push_token()
-    apis = ["accounts", "camera", "user-push-tokens", "pigeons"]
+    apis = CLIENT_APIS
     racers = [(apis[i % len(apis)], new_user()) for i in range(50)]
     jwts = {user: make_token(user, abilities=["backoffice"]) for _, user in racers}
 
@@ -217,7 +238,7 @@ def test_fifty_users_registering_one_token_through_every_api_leave_one_registrat
     refusals = [reply.body for reply in replies if reply.status == 409]
     assert all(body == {"message": "Device token already registered", "code": TAKEN} for body in refusals)
     # Nothing frees the token during this race: the accounts API can only have won it first, once.
-    assert [status for api, status in statuses if api == "accounts"].count(201) <= 1, tally
+    assert [status for api, status in statuses if api == catalog.ACCOUNTS.name].count(201) <= 1, tally
     winners = {
         user for (api, user), (_, status) in zip(racers, statuses, strict=True) if status == SUCCESS[api]
     }
@@ -228,7 +249,7 @@ def test_fifty_users_registering_one_token_through_every_api_leave_one_registrat
         (api, reply) for (api, user), reply in zip(racers, replies, strict=True) if user == owner
     ]
     assert named_record(holder_api, holder_reply.body) in (None, holder["id"]["S"])
-    if holder_api == "user-push-tokens":
+    if holder_api == catalog.USER_PUSH_TOKENS.name:
         assert holder_reply.body["userid"] == holder["owner"]["S"]
     listed = {user: live_devices(local_api, user, jwts[user]) for _, user in racers}
     assert {user: [d["id"] for d in devices] for user, devices in listed.items() if devices} == {
@@ -601,7 +622,7 @@ def test_many_registrations_for_one_user_through_every_api_leave_at_most_the_cap
     jwt = make_token(user, abilities=["backoffice"])
     for _ in range(cap - 4):  # nearly full already, so that the race must evict as it adds
         register_for_setup(local_api, user, new_push_token(), jwt)
-    apis = ["accounts", "camera", "user-push-tokens", "pigeons"]
+    apis = CLIENT_APIS
     calls = [registration(apis[i % len(apis)], user, new_push_token(), jwt) for i in range(24)]
 
     replies = race(local_api, calls)
@@ -706,12 +727,14 @@ def scratch(ddb_local: Any, local_api: str) -> Iterator[Scratch]:
     tokens = {
         name: f"raw-secret-token-{name}-{uuid.uuid4().hex}" for name in ("live", "off", "old", "p1", "p2")
     }
-    registry.register_device("alice", NewDevice(tokens["live"], "android"), "accounts")
-    off = registry.register_device("bob", NewDevice(tokens["off"], "ios"), "camera")
+    registry.register_device("alice", NewDevice(tokens["live"], "android"), catalog.ACCOUNTS.name)
+    off = registry.register_device("bob", NewDevice(tokens["off"], "ios"), catalog.CAMERA.name)
     registry.deactivate_device("bob", off.id)
     past = datetime.now(UTC) - timedelta(days=config.registration_ttl_days + 1)
     stale = Registry(RegistrationStore(ddb_local.client, table), lifetime=lifetime, clock=lambda: past)
-    stale.register_device("carol", NewDevice(tokens["old"], "android"), "pigeons")  # expired, still stored
+    stale.register_device(
+        "carol", NewDevice(tokens["old"], "android"), catalog.PIGEONS.name
+    )  # expired, still stored
     presignup.register(PreSignupPost(phone=SCRATCH_PHONE, token=tokens["p1"], device_id="dev-1"))
     presignup.register(PreSignupPost(phone=SCRATCH_PHONE, token=tokens["p2"]))
     ddb_local.client.put_item(
@@ -737,7 +760,7 @@ def _owner_over_the_cap(s: Scratch) -> None:
     uncapped = Registry(RegistrationStore(s.client, s.table), lifetime=timedelta(days=30))
     for i in range(settings().max_devices_per_user + 1):
         uncapped.register_device(
-            "dave", NewDevice(f"raw-secret-token-dave-{i}-{uuid.uuid4().hex}", "ios"), "accounts"
+            "dave", NewDevice(f"raw-secret-token-dave-{i}-{uuid.uuid4().hex}", "ios"), catalog.ACCOUNTS.name
         )
 
 

@@ -19,17 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from push_registry import catalog
+
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").exists())
+FUNCTIONS = sorted(function.folder for function in catalog.FUNCTIONS)
+# The functions of the APIs a bearer token authenticates: they load pyjwt (and cryptography with JWKS).
 BEARER = {
-    "accounts_register_device",
-    "accounts_list_devices",
-    "accounts_update_device",
-    "accounts_deactivate_device",
-    "camera_set_user_token",
-    "user_push_tokens_register",
-    "pigeons_register_device",
-    "pigeons_delete_device",
+    function.folder for api in catalog.APIS if api.auth is catalog.Auth.JWT for function in api.functions
 }
 PHONES = {
     "presignup_register_token",

@@ -17,6 +17,7 @@ import pytest
 from local import sam_local
 from local.dynamodb_local import DynamoDBLocal
 from local.template import create_table, load_template
+from push_registry import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ EXPECTED: list[tuple[str, int | None, Any]] = [
     ("pigeons_register_device", 201, {"message": "Device token registered", "data": {"platform": "android"}}),
     ("pigeons_delete_device", 204, None),
     ("presignup_register_token", 201, {"status": "ok"}),
-    ("internal_user_tokens", 200, {"tokens": [{"source": "camera"}]}),
+    ("internal_user_tokens", 200, {"tokens": [{"source": catalog.CAMERA.name}]}),
     ("internal_presignup_lookup", 200, {}),
     (
         "internal_token_invalidations",
@@ -52,7 +53,11 @@ EXPECTED: list[tuple[str, int | None, Any]] = [
     ),
     # The camera token was invalidated above: nobody holds it any more.
     ("internal_token_holder", 200, {"holder": None}),
-    ("internal_user_export", 200, {"user_id": "account_123", "registrations": [{"source": "camera"}]}),
+    (
+        "internal_user_export",
+        200,
+        {"user_id": "account_123", "registrations": [{"source": catalog.CAMERA.name}]},
+    ),
     ("internal_presignup_export", 200, {"phone": "+919876543210", "records": [], "token_guards": []}),
     ("internal_user_erase", 200, {"erased": {}}),
     ("internal_presignup_erase", 200, {"erased": {}}),
@@ -83,6 +88,9 @@ def test_every_function_of_the_template_has_one_row() -> None:
     rows = [row[0] for row in EXPECTED]
     assert len(rows) == len(set(rows))
     assert sorted(rows) == sorted(functions_by_folder()), "add a row to EXPECTED for each new function"
+    assert sorted(rows) == sorted(function.folder for function in catalog.FUNCTIONS), (
+        "one per catalog function"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-SOURCES = ("accounts", "camera", "user-push-tokens", "pigeons")
+from ops import sources as import_sources
+
+# The existing systems: the importer's sources (ops.sources) but Pinpoint, which has exports of its own.
+SOURCES = tuple(name for name in import_sources.SOURCES if name != import_sources.PINPOINT)
 
 
 @dataclass

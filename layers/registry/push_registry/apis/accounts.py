@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from push_registry.catalog import ACCOUNTS, DeviceInfo
 from push_registry.errors import Forbidden, InvalidRequest
 from push_registry.http import Request
 from push_registry.observability import identify_token
@@ -14,18 +15,18 @@ from push_registry.registry import DeviceChange, DevicePage, NewDevice
 if TYPE_CHECKING:  # the internal user-tokens function shares page_limit and never loads pyjwt
     from push_registry.auth import Authenticator
 
-SOURCE = "accounts"
+SOURCE = ACCOUNTS.name
 
 # What other APIs store, in the accounts API's words (seed 004 knows only android/ios and three
 # device_info keys; a mobile client decoding `platform` as an enum must never see anything else).
-# device_info: the shared key (docs/architecture.md, "The table") → seed 004's key, first match wins.
-_SEED_004_INFO: dict[str, tuple[str, ...]] = {
-    "app_version": ("app_version",),
-    "os_version": ("os_version",),
-    "device_model": ("device_model", "model"),
+# device_info: seed 004's key → the shared keys (catalog.DeviceInfo) it is read from, first match wins.
+_SEED_004_INFO: dict[str, tuple[DeviceInfo, ...]] = {
+    DeviceInfo.APP_VERSION: (DeviceInfo.APP_VERSION,),
+    DeviceInfo.OS_VERSION: (DeviceInfo.OS_VERSION,),
+    DeviceInfo.DEVICE_MODEL: (DeviceInfo.DEVICE_MODEL, DeviceInfo.MODEL),
 }
-# The operating system other APIs record in device_info["os"] (user-push-tokens' device_os, the chat
-# backoffice's device.os), for registrations stored without a platform.
+# The operating system other APIs record in device_info["os"] (DeviceInfo.OS), for registrations stored
+# without a platform.
 _OS_PLATFORMS = {"android": Platform.ANDROID, "ios": Platform.IOS, "ipados": Platform.IOS}
 
 
@@ -99,7 +100,7 @@ def platform_of(registration: Registration) -> str | None:
     stored = (registration.platform or "").lower()
     if stored:
         return stored if stored in (Platform.ANDROID, Platform.IOS) else None
-    os_name = registration.device_info.get("os", "").strip().lower()
+    os_name = registration.device_info.get(DeviceInfo.OS, "").strip().lower()
     return str(_OS_PLATFORMS[os_name]) if os_name in _OS_PLATFORMS else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from push_registry.catalog import ACCOUNTS
 from push_registry.validation import (
     LABEL,
     PUSH_TOKEN,
@@ -13,7 +14,7 @@ from push_registry.validation import (
     validator_of,
 )
 
-DEVICE_INFO_KEYS = ("app_version", "os_version", "device_model")
+DEVICE_INFO_KEYS = tuple(key.value for key in ACCOUNTS.device_info)
 _DEVICE_INFO = mapping(one_of(*DEVICE_INFO_KEYS), LABEL)
 
 NEW_DEVICE = validator_of(

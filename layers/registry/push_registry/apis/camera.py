@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from push_registry.catalog import CAMERA, DeviceInfo
 from push_registry.observability import identify_token
 from push_registry.registration import Platform, Provider
 from push_registry.registry import NewDevice
@@ -18,7 +19,7 @@ from push_registry.validation import (
     validator_of,
 )
 
-SOURCE = "camera"
+SOURCE = CAMERA.name
 
 _PROVIDERS = {"FCM": Provider.FCM, "APNS": Provider.APNS}
 
@@ -45,10 +46,10 @@ def token_entry(body: dict[str, Any]) -> NewDevice:
     identify_token(entry["msgToken"])
     app = entry.get("app") or {}
     info = {
-        "app_type": app.get("type"),
-        "app_version": app.get("version"),
-        "country": entry.get("countryNo"),
-        "language": entry.get("language"),
+        DeviceInfo.APP_TYPE: app.get("type"),
+        DeviceInfo.APP_VERSION: app.get("version"),
+        DeviceInfo.COUNTRY: entry.get("countryNo"),
+        DeviceInfo.LANGUAGE: entry.get("language"),
     }
     platform = (app.get("type") or "").lower()
     if platform not in (Platform.ANDROID, Platform.IOS):

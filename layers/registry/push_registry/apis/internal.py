@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from push_registry.bounds import MAX_USER_ID_BYTES, key_id
+from push_registry.catalog import DeviceInfo
 from push_registry.errors import InvalidRequest
 from push_registry.http import Request
 from push_registry.invalidation import Invalidation
@@ -83,8 +84,8 @@ def _token(registration: Registration) -> dict[str, Any]:
         "provider": registration.provider.value,
         "channel_type": channel_type_of(registration),
         "platform": registration.platform,
-        "app_version": info.get("app_version"),
-        "language": info.get("language"),
+        "app_version": info.get(DeviceInfo.APP_VERSION),
+        "language": info.get(DeviceInfo.LANGUAGE),
         "source": registration.source,
         "last_used_at": iso(registration.last_used_at),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from push_registry.auth import Authenticator
+from push_registry.catalog import PIGEONS
 from push_registry.dialects.laravel import translator
 from push_registry.errors import Forbidden, Unauthenticated
 from push_registry.http import Request
@@ -14,7 +15,7 @@ from push_registry.rate_limit import USER_SCOPE, RateLimiter
 from push_registry.registration import Registration
 from push_registry.registry import NewDevice
 
-SOURCE = "pigeons"
+SOURCE = PIGEONS.name
 ABILITIES = frozenset({"backoffice", "*"})
 
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from push_registry.catalog import USER_PUSH_TOKENS, DeviceInfo
 from push_registry.observability import identify_token
 from push_registry.registration import Registration, iso
 from push_registry.registry import NewDevice
 from push_registry.validation import LABEL, PUSH_TOKEN, field, object_of, optional, parse, validator_of
 
-SOURCE = "user-push-tokens"
+SOURCE = USER_PUSH_TOKENS.name
 
 # The seed's field → the registry's device_info key (shared with the other APIs).
-_FIELDS = {"device_os": "os", "app_ver": "app_version", "module": "module"}
+_FIELDS: dict[str, str] = {
+    "device_os": DeviceInfo.OS,
+    "app_ver": DeviceInfo.APP_VERSION,
+    "module": DeviceInfo.MODULE,
+}
 
 
 # NestJS's whitelisting ValidationPipe: unknown fields are dropped, never stored.
@@ -34,9 +39,9 @@ def registration_body(registration: Registration) -> dict[str, Any]:
     return {
         "id": registration.id,
         "userid": registration.owner,
-        "device_os": info.get("os"),
+        "device_os": info.get(DeviceInfo.OS),
         "push_token": registration.token,
         "registered_date": iso(registration.created_at),
-        "app_ver": info.get("app_version"),
-        "module": info.get("module"),
+        "app_ver": info.get(DeviceInfo.APP_VERSION),
+        "module": info.get(DeviceInfo.MODULE),
     }
