@@ -6,6 +6,8 @@ case; this checks at run time that no method of the port is missing from the ada
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from push_registry.registration_storage import RegistrationStorage
 from push_registry.storage import RegistrationStore
 
@@ -16,7 +18,7 @@ def test_the_dynamodb_adapter_implements_the_port() -> None:
 
 def test_an_object_missing_a_method_of_the_port_does_not() -> None:
     class Partial:
-        lease = RegistrationStore(object(), "registry").lease
+        lease = timedelta(days=7)
 
         def get(self, owner: str, digest: str) -> None:
             return None
