@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local import bench_account_size, prices, sam_local, shipped
 from local.devtoken import make_token
@@ -29,6 +29,9 @@ from local.server import configure_environment, load_function
 from local.template import ROOT, create_table, load_template
 from ops.progress import Phases, phases_for_stream
 from push_registry import catalog
+
+if TYPE_CHECKING:
+    from push_registry.storage import RegistrationStore
 
 TABLE = "push-registry-bench"
 
@@ -378,7 +381,7 @@ def warm(database: DynamoDBLocal, plan: Plan, progress: Phases) -> tuple[Warm, l
             body=json.dumps({"device_token": f"bench-{uuid.uuid4().hex}", "platform": "android"}),
         )
 
-    cap = runtime.registry()._store.max_devices_per_user
+    cap = _adapter(runtime).max_devices_per_user
     roomy = _Roomy(cap, lambda account: register(accounts_post(account), Context()))
     # An account at the cap: every POST evicts its least recently used registration.
     full = f"bench-full-{uuid.uuid4().hex[:6]}"
@@ -479,8 +482,18 @@ def warm(database: DynamoDBLocal, plan: Plan, progress: Phases) -> tuple[Warm, l
             )
         )
     # Accounts of 1,000 registrations exist only without a cap (or from before one): measured without.
-    runtime.registry()._store.max_devices_per_user = 0
+    _adapter(runtime).max_devices_per_user = 0
     return rows, bench_account_size.measure(meter, plan.size_repeats, progress)
+
+
+def _adapter(runtime: Any) -> RegistrationStore:
+    """The registry's store as the runtime wires it: the DynamoDB adapter, whose cap the bench sets
+    (the registry sees only its port, `RegistrationStorage`)."""
+    from push_registry.storage import RegistrationStore  # noqa: PLC0415 - on sys.path only now
+
+    store = runtime.registry()._store
+    assert isinstance(store, RegistrationStore)
+    return store
 
 
 class _Roomy:

@@ -22,7 +22,7 @@ Bulk import (`push-registry import`) hands every exported record to `Adoption.ad
   record evicts the owner's least recently used, unless every one of the cap's was used after it; then
   the record is not imported (`capped`), so the order of the file never decides which devices stay.
 
-Store calls: `RegistrationStore.get_and_declared_dead`, `.get`, `.add` (its TokenTaken names the
+Store calls: `RegistrationStorage.get_and_declared_dead`, `.get`, `.add` (its TokenTaken names the
 holder, its BeyondTheCap the cap) and `.take_over`.
 """
 
@@ -35,15 +35,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from push_registry.errors import BeyondTheCap, DeviceNotFound, TokenTaken, Unavailable
-from push_registry.registration import (
-    Registration,
-    expiry_after,
-    guess_provider,
-    require_lifetime_beyond_lease,
-    utc_now,
-)
+from push_registry.registration import Registration, require_lifetime_beyond_lease, utc_now
+from push_registry.registration_storage import RegistrationStorage
 from push_registry.registry import NewDevice
-from push_registry.storage import RegistrationStore
 
 # Ids made for records that had none: the same record always gets the same id, so an interrupted
 # import that is run again writes what an uninterrupted one would have.
@@ -85,11 +79,11 @@ class AdoptionResult:
 
 
 class Adoption:
-    """Adopts exported records into a RegistrationStore; `clock` is injectable for tests."""
+    """Adopts exported records into a RegistrationStorage; `clock` is injectable for tests."""
 
     def __init__(
         self,
-        store: RegistrationStore,
+        store: RegistrationStorage,
         lifetime: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -160,22 +154,14 @@ class Adoption:
         """The registration the record becomes: its own dates, its id or one derived from it."""
         device = record.device
         last_used = record.last_used_at
-        created = min(record.created_at or last_used, last_used)
-        return Registration(
-            id=record.id
+        return device.registration(
+            registration_id=record.id
             or str(uuid.uuid5(_ID_NAMESPACE, f"{record.source}\n{record.owner}\n{device.token}")),
             owner=record.owner,
-            token=device.token,
-            provider=device.provider or guess_provider(device.token, device.platform),
-            platform=device.platform,
-            device_info=dict(device.device_info),
-            tenant=device.tenant,
-            created_at=created,
-            updated_at=last_used,
-            last_used_at=last_used,
-            expires_at=expiry_after(last_used, self._lifetime),
             source=record.source,
-            channel_type=device.channel_type,
+            used_at=last_used,
+            lifetime=self._lifetime,
+            created_at=min(record.created_at or last_used, last_used),
         )
 
 

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from push_registry.registration import Registration, token_digest, utc_now
-from push_registry.storage import RegistrationStore
+from push_registry.registration_storage import RegistrationStorage
 
 
 class TokenHolders:
     """Reads a token's guard, then the registration it names (two strongly consistent GetItems, a third
-    when that registration is not live: see `RegistrationStore.holding`)."""
+    when that registration is not live: see `RegistrationStorage.holding`)."""
 
-    def __init__(self, store: RegistrationStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, store: RegistrationStorage, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
         self._clock = clock
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from push_registry.errors import RateLimited
 from push_registry.registration import utc_now
-from push_registry.storage import RequestCounter
 
 # The per-user limit's scope (the chat backoffice's, keyed by the JWT `sub`): erasing a user erases it.
 USER_SCOPE = "user"
@@ -22,12 +22,20 @@ def counter_key(scope: str, key: str) -> str:
     return f"{scope}#{hashlib.sha256(f'{scope}:{key}'.encode()).hexdigest()[:32]}"
 
 
+class RequestCounting(Protocol):
+    """What the limiter needs from the counters' store (implemented by storage.RequestCounter)."""
+
+    def count(self, key: str, window_start: int, limit: int, expires_at: int) -> bool:
+        """Count one request in the window; False, counting nothing, when `limit` were already counted."""
+        ...
+
+
 class RateLimiter:
     """At most `limit` requests per key in each `window_seconds` window; the 1st over gets RateLimited."""
 
     def __init__(
         self,
-        counter: RequestCounter,
+        counter: RequestCounting,
         limit: int,
         window_seconds: int = 60,
         clock: Callable[[], datetime] = utc_now,

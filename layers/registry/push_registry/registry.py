@@ -26,7 +26,7 @@ from push_registry.registration import (
     token_digest,
     utc_now,
 )
-from push_registry.storage import RegistrationStore
+from push_registry.registration_storage import RegistrationStorage
 from push_registry.telemetry import Metric, Recorder, discard
 
 # A concurrent writer can move or refresh a registration between our read and our conditional write;
@@ -54,6 +54,38 @@ class NewDevice:
     provider: Provider | None = None
     tenant: str | None = None
     channel_type: ChannelType | None = None  # only an import names one (see Registration)
+
+    def registration(
+        self,
+        *,
+        registration_id: str,
+        owner: str,
+        source: str,
+        used_at: datetime,
+        lifetime: timedelta,
+        created_at: datetime | None = None,
+    ) -> Registration:
+        """The new registration of this device: `owner`'s through `source`, last used at `used_at`
+        (and created then, unless `created_at` says otherwise), live for `lifetime` from that use.
+
+        The one place a new registration is built, for a request through an API (`Registry`) and for
+        an exported record (`Adoption`) alike; storage rebuilds stored ones from their items.
+        """
+        return Registration(
+            id=registration_id,
+            owner=owner,
+            token=self.token,
+            provider=self.provider or guess_provider(self.token, self.platform),
+            platform=self.platform,
+            device_info=dict(self.device_info),
+            tenant=self.tenant,
+            created_at=used_at if created_at is None else created_at,
+            updated_at=used_at,
+            last_used_at=used_at,
+            expires_at=expiry_after(used_at, lifetime),
+            source=source,
+            channel_type=self.channel_type,
+        )
 
 
 class Outcome(StrEnum):
@@ -93,11 +125,11 @@ class _LostHandOver:
 
 
 class Registry:
-    """The registry's rules over a RegistrationStore; `clock` is injectable for tests."""
+    """The registry's rules over a RegistrationStorage; `clock` is injectable for tests."""
 
     def __init__(
         self,
-        store: RegistrationStore,
+        store: RegistrationStorage,
         lifetime: timedelta = timedelta(days=30),
         clock: Callable[[], datetime] = utc_now,
         record: Recorder = discard,
@@ -131,7 +163,7 @@ class Registry:
         """Upsert that returns the stored record.
 
         A refresh of a token the caller holds through this API is one conditional UpdateItem; anything
-        else starts from the registration that request's refusal returns (see `RegistrationStore.refresh`).
+        else starts from the registration that request's refusal returns (see `RegistrationStorage.refresh`).
         `names_record`: the caller's answer shows the registration (see `_register_or_take_over`).
         """
         digest = token_digest(device.token)
@@ -237,20 +269,12 @@ class Registry:
         return updated, Outcome.REFRESHED if keep_id else Outcome.REPLACED
 
     def _new(self, owner: str, device: NewDevice, source: str, now: datetime) -> Registration:
-        return Registration(
-            id=self._store.new_id(now, token_digest(device.token)),
+        return device.registration(
+            registration_id=self._store.new_id(now, token_digest(device.token)),
             owner=owner,
-            token=device.token,
-            provider=device.provider or guess_provider(device.token, device.platform),
-            platform=device.platform,
-            device_info=dict(device.device_info),
-            tenant=device.tenant,
-            created_at=now,
-            updated_at=now,
-            last_used_at=now,
-            expires_at=expiry_after(now, self._lifetime),
             source=source,
-            channel_type=device.channel_type,
+            used_at=now,
+            lifetime=self._lifetime,
         )
 
     def _merged(

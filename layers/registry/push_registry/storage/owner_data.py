@@ -1,7 +1,8 @@
 """An owner's data in the registrations' items: all of it exported, or all of it erased.
 
 Reads the owner's partition (registrations, list entries, any other item) and the token guards that
-name the owner; only this module and `registrations` know those keys and conditions.
+name the owner; only this module and the registrations' store (`registrations` and the modules it
+is made of) know those keys and conditions.
 """
 
 from __future__ import annotations
