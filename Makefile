@@ -123,7 +123,7 @@ PYTEST_SUITE := PUSH_REGISTRY_WHOLE_SUITE=1 PUSH_REGISTRY_AWS_CALLS_DIR=$(AWS_CA
 	--ignore=tests/deployment/test_sam_local.py
 test: lint check-java check-npm
 	rm -rf $(AWS_CALLS) && mkdir $(AWS_CALLS)
-	$(PYTEST_SUITE) -m "not after_suite" -n $(TEST_WORKERS) --dist loadfile --cov --cov-report=term:skip-covered
+	$(PYTEST_SUITE) -m "not after_suite" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term:skip-covered
 	$(PYTEST_SUITE) -m after_suite
 	@$(MAKE) --no-print-directory sam-local
 
