@@ -114,8 +114,17 @@ unit: venv
 # "SKIPPED ... sam local not run: <reason>" when Docker or the Lambda image is missing.
 # PUSH_REGISTRY_WHOLE_SUITE: the permission checks, which run last, fail (not skip) unless every
 # function made its AWS calls in this run, locally and in the deployed configuration.
+# The suite runs on TEST_WORKERS pytest-xdist workers, each with its own DynamoDB Local, under
+# branch coverage of the layer (pyproject.toml: fail_under); each worker saves the AWS calls it saw
+# in AWS_CALLS, and the permission checks (`after_suite`) then read them all in a pytest of their own.
+TEST_WORKERS ?= 2
+AWS_CALLS := .aws-calls
+PYTEST_SUITE := PUSH_REGISTRY_WHOLE_SUITE=1 PUSH_REGISTRY_AWS_CALLS_DIR=$(AWS_CALLS) $(PY) -m pytest -q \
+	--ignore=tests/deployment/test_sam_local.py
 test: lint check-java check-npm
-	PUSH_REGISTRY_WHOLE_SUITE=1 $(PY) -m pytest -q --ignore=tests/deployment/test_sam_local.py
+	rm -rf $(AWS_CALLS) && mkdir $(AWS_CALLS)
+	$(PYTEST_SUITE) -m "not after_suite" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term:skip-covered
+	$(PYTEST_SUITE) -m after_suite
 	@$(MAKE) --no-print-directory sam-local
 
 catalogs: venv  ## recompile the gettext catalogs after editing a .po file
@@ -154,5 +163,5 @@ deploy: build
 	$(SAM) deploy --config-env $(STAGE)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(CHECKOV) $(DOCS) site .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) $(DOCS) site .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage $(AWS_CALLS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

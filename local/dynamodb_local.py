@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -65,7 +66,7 @@ def free_port() -> int:
 class DynamoDBLocal:
     """A running in-memory DynamoDB Local; stop() (or leaving the `with` block) ends its process group."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, jvm_options: Sequence[str] = ()) -> None:
         home = ensure_installed()
         self.port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
@@ -73,6 +74,7 @@ class DynamoDBLocal:
         self._process = subprocess.Popen(
             [
                 java,
+                *jvm_options,
                 "-Djava.library.path=DynamoDBLocal_lib",
                 "-jar",
                 "DynamoDBLocal.jar",

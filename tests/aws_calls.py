@@ -16,6 +16,8 @@ A Query or Scan of an index needs the index's ARN.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -90,6 +92,50 @@ class Recorder:
 
 
 RECORDER = Recorder()
+
+# A directory where each pytest process of a parallel run (pytest-xdist) saves what it recorded, and
+# from which the tests marked `after_suite`, run afterwards in a pytest of their own, read every one:
+# `make test` sets it to a directory it empties first.
+CALLS_DIR = "PUSH_REGISTRY_AWS_CALLS_DIR"
+
+
+def save(path: Path) -> None:
+    """Write everything this process recorded to `path` (JSON), for a later process to `load`."""
+    with RECORDER._lock:
+        calls = [
+            {
+                "function": call.function,
+                "operation": call.operation,
+                "needs": [[need.action, need.resource] for need in call.needs],
+                "profile": [list(pair) for pair in call.profile],
+            }
+            for call in sorted(RECORDER.calls, key=repr)
+        ]
+        unknown = sorted(RECORDER.unknown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"calls": calls, "unknown": unknown}), encoding="utf-8")
+
+
+def load(path: Path) -> None:
+    """Add the calls another process saved to `path` to this process's RECORDER."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    calls = {
+        Call(
+            entry["function"],
+            entry["operation"],
+            tuple(Need(action, resource) for action, resource in entry["needs"]),
+            tuple((name, value) for name, value in entry["profile"]),
+        )
+        for entry in saved["calls"]
+    }
+    with RECORDER._lock:
+        RECORDER.calls |= calls
+        RECORDER.unknown |= set(saved["unknown"])
+
+
+def saved_calls_dir() -> Path | None:
+    value = os.environ.get(CALLS_DIR)
+    return Path(value) if value else None
 
 
 def install() -> None:

@@ -77,18 +77,30 @@ PIGEON_DEVICES: dict[str, tuple[str, str]] = {}  # token -> (owner, id) of its l
 RUN = uuid.uuid4().hex[:8]
 
 
+def _summary_lines() -> list[str]:
+    lines = []
+    for label, count in CASES.items():
+        statuses = ", ".join(f"{status} x{n}" for (op, status), n in sorted(STATUSES.items()) if op == label)
+        lines.append(f"{label}: {count} cases ({statuses})")
+    lines.append(f"generated cases: {CASES.total()} over {len(CASES)} operations")
+    return lines
+
+
 class _Summary:
     @staticmethod
     def pytest_terminal_summary(terminalreporter: Any) -> None:
         if not CASES:
             return
         terminalreporter.section("schemathesis fuzzing")
-        for label, count in CASES.items():
-            statuses = ", ".join(
-                f"{status} x{n}" for (op, status), n in sorted(STATUSES.items()) if op == label
-            )
-            terminalreporter.write_line(f"{label}: {count} cases ({statuses})")
-        terminalreporter.write_line(f"generated cases: {CASES.total()} over {len(CASES)} operations")
+        for line in _summary_lines():
+            terminalreporter.write_line(line)
+
+    @staticmethod
+    def pytest_sessionfinish(session: pytest.Session) -> None:
+        """On a pytest-xdist worker: the lines go to the controller (tests/conftest.py prints them)."""
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None and CASES:
+            output["summary:schemathesis fuzzing"] = _summary_lines()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -93,6 +93,9 @@ def check_winners(items: Dump, expected: Expected) -> None:
 
 
 @pytest.mark.slow
+# Outside make test's coverage (pytest-cov's marker): tracing the import's threads costs it about half
+# again its Python time, and the smaller imports here and in test_adoption.py run the same code.
+@pytest.mark.no_cover
 def test_ten_thousand_records_per_source_imported_twice(ddb_local: Any, tmp_path: Path) -> None:
     paths, expected = generate(tmp_path, PER_SOURCE, datetime.now(UTC))
     table = new_table(ddb_local)

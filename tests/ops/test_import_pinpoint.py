@@ -92,6 +92,9 @@ def check_winners(items: Dump, expected: Expected) -> None:
 
 
 @pytest.mark.slow
+# Outside make test's coverage (pytest-cov's marker): tracing the import's threads costs it about half
+# again its Python time, and the smaller imports here and in test_adoption.py run the same code.
+@pytest.mark.no_cover
 def test_ten_thousand_pinpoint_endpoints_imported_with_the_invariants(ddb_local: Any, tmp_path: Path) -> None:
     expected = generate(tmp_path, ENDPOINTS, datetime.now(UTC), cap=CAP)
     check_the_export_covers_the_done_when(expected)
