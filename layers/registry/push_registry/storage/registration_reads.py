@@ -40,16 +40,20 @@ class Reads:
         item: Item | None = found.get("Item")
         return item
 
-    def entries(self, owner: str) -> Iterator[Item]:
-        """Every list entry of the owner's, newest first: to find the entry of a replaced registration
-        imported before pointers existed (`TokenWrites`), and to seed a missing roster (`Roster`)."""
-        request: dict[str, Any] = {
+    def _entries_query(self, owner: str) -> dict[str, Any]:
+        """The Query of the owner's list entries, newest first, consistent."""
+        return {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
             "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
             "ScanIndexForward": False,
             "ConsistentRead": True,
         }
+
+    def entries(self, owner: str) -> Iterator[Item]:
+        """Every list entry of the owner's, newest first: to find the entry of a replaced registration
+        imported before pointers existed (`TokenWrites`), and to seed a missing roster (`Roster`)."""
+        request = self._entries_query(owner)
         while True:
             page = call(self._client, "query", **request)
             yield from page.get("Items", [])
@@ -72,13 +76,7 @@ class Reads:
         """
         found: list[Registration] = []
         skipped = 0
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :listed)",
-            "ExpressionAttributeValues": {":pk": s(owner_key(owner)), ":listed": s(LISTED)},
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-        }
+        request = self._entries_query(owner)
         if after is not None:
             request["ExclusiveStartKey"] = {"pk": s(owner_key(owner)), "sk": s(entry_key(*after))}
         while True:
