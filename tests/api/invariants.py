@@ -111,16 +111,33 @@ class Violation:
         return f"[{self.rule}] {self.key[0]} | {self.key[1]}: {self.detail}"
 
 
+# A Scan segment per this many bytes of table: about one page (1 MB) each.
+_SEGMENT_BYTES = 1_000_000
+
+
 def scan(client: Any, table_name: str) -> list[Item]:
-    """Every item of the table, read with strong consistency, page by page."""
-    request: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+    """Every item of the table, read with strong consistency, segment by segment and page by page.
+
+    DynamoDB Local sorts a whole segment again for each page of a Scan, so a table read as one segment
+    costs it the square of the table's size (80,000 items: 11 s of its CPU as one segment, 1.3 s as 16).
+    A segment per megabyte of the table (`TableSizeBytes`, which DynamoDB Local keeps current; a stale
+    figure only makes fewer segments) keeps each about one page. The segments together are the whole
+    table, as the pages of one are; a Scan's order is unspecified, and callers key or sort the items.
+    """
+    size = int(client.describe_table(TableName=table_name)["Table"].get("TableSizeBytes", 0))
+    segments = size // _SEGMENT_BYTES + 1
     items: list[Item] = []
-    while True:
-        page = client.scan(**request)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for segment in range(segments):
+        request: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+        if segments > 1:
+            request |= {"Segment": segment, "TotalSegments": segments}
+        while True:
+            page = client.scan(**request)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return items
 
 
 def violations(

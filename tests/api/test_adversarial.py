@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.api.helpers import TOKEN_FIELDS, new_client, new_push_token, new_user
+from tests.api.invariants import scan
 
 pytestmark = pytest.mark.integration
 
@@ -66,20 +67,12 @@ def dump(ddb_local: Any) -> list[str]:
     """The whole table, for before/after comparison (a test may scan; the service never does), but for
     the rate counters and the items expiring within a minute: another module's expired rows, which
     DynamoDB Local's TTL deletes whenever it gets to them (whichever module ran before this one)."""
-    items: list[str] = []
-    request: dict[str, Any] = {"TableName": ddb_local.table_name, "ConsistentRead": True}
     horizon = time.time() + 60
-    while True:
-        page = ddb_local.client.scan(**request)
-        items += [
-            json.dumps(i, sort_keys=True)
-            for i in page["Items"]
-            if not i["pk"]["S"].startswith("RATE#")
-            and float(i.get("expires_at", {"N": "inf"})["N"]) > horizon
-        ]
-        if "LastEvaluatedKey" not in page:
-            return sorted(items)
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(
+        json.dumps(i, sort_keys=True)
+        for i in scan(ddb_local.client, ddb_local.table_name)
+        if not i["pk"]["S"].startswith("RATE#") and float(i.get("expires_at", {"N": "inf"})["N"]) > horizon
+    )
 
 
 @pytest.fixture

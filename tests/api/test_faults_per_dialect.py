@@ -56,6 +56,7 @@ from botocore.httpsession import URLLib3Session
 from local.events import LambdaContext
 from local.template import load_template
 from push_registry import catalog, runtime
+from tests.api.invariants import scan
 
 pytestmark = pytest.mark.integration
 
@@ -391,17 +392,12 @@ class World:
 
     def dump(self) -> dict[tuple[str, str], Item]:
         """Every item but the rate counters (and items expiring now, which TTL may delete meanwhile)."""
-        request: Item = {"TableName": self._db.table_name, "ConsistentRead": True}
-        horizon, items = time.time() + 60, {}
-        while True:
-            page = self._db.client.scan(**request)
-            for item in page["Items"]:
-                if item["pk"]["S"].startswith("RATE#") or int(item["expires_at"]["N"]) <= horizon:
-                    continue
-                items[(item["pk"]["S"], item["sk"]["S"])] = item
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        horizon = time.time() + 60
+        return {
+            (item["pk"]["S"], item["sk"]["S"]): item
+            for item in scan(self._db.client, self._db.table_name)
+            if not item["pk"]["S"].startswith("RATE#") and int(item["expires_at"]["N"]) > horizon
+        }
 
     def _query(self, pk: str, prefix: str) -> list[Item]:
         items: list[Item] = self._db.client.query(

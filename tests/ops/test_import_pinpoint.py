@@ -22,7 +22,7 @@ from push_registry.registry import NewDevice, Registry
 from push_registry.storage import RegistrationStore
 from tests.api.invariants import check_invariants
 from tests.ops.pinpoint_exports import USER_ENDPOINTS, Expected, generate, order_free
-from tests.ops.test_import import Dump, dump, live_registrations, new_table
+from tests.ops.test_import import Dump, dump, keyed, live_registrations, new_table
 from tests.ops.test_import import job as import_job
 
 pytestmark = pytest.mark.integration
@@ -104,8 +104,7 @@ def test_ten_thousand_pinpoint_endpoints_imported_with_the_invariants(ddb_local:
     for path in expected.files:
         summary = run_import(job(ddb_local, table, path), Silent())
         assert order_free(counts_of(summary)) == order_free(expected.counts[path.name]), path.name
-    check_invariants(ddb_local, table_name=table)
-    first = dump(ddb_local, table)
+    first = keyed(check_invariants(ddb_local, table_name=table))  # the dump the invariants were checked on
     check_winners(first, expected)
     for path in expected.files:
         counts = expected.counts[path.name]
