@@ -3,6 +3,7 @@ used, in the transaction that adds the new one (issue 21, item 9)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -92,6 +93,75 @@ def test_an_import_beyond_the_cap_evicts_as_a_registration_does(capped: Registry
     assert [r.id for r in result.evicted] == [first.id]
     assert first.id not in _live_ids(capped)
     assert "kept-import-id" in _live_ids(capped)
+
+
+def test_an_owners_first_import_counts_at_once_without_the_transaction_that_would_fail(
+    dynamodb: Any, capped: Registry, clock: Clock
+) -> None:
+    """The read every record costs also says the owner has no roster: no fast-path transaction that
+    the missing roster would cancel; a second record of the owner then takes the fast path."""
+    adoption = Adoption(capped._store, clock=clock)
+
+    def record(token: str) -> ExportedRecord:
+        return ExportedRecord(
+            owner="carol",
+            device=NewDevice(token=token, platform="ios"),
+            source="accounts",
+            last_used_at=clock.now,
+        )
+
+    calls = Calls(dynamodb)
+    assert adoption.adopt(record("carol-first")).outcome is Adopted.IMPORTED
+    # The record's registration, the token's tombstone and the roster in one read; the owner's list
+    # entries (none); one transaction that writes the registration, its guard, its entry and the roster.
+    assert calls.names == ["BatchGetItem", "Query", "TransactWriteItems"]
+    calls.names.clear()
+    assert adoption.adopt(record("carol-second")).outcome is Adopted.IMPORTED
+    assert calls.names == ["BatchGetItem", "TransactWriteItems"]  # the roster counts one more
+    assert not capped._store.state_for_adoption("carol", "0" * 64, clock.now).rosterless
+    assert len(_live_ids(capped, "carol")) == 2
+
+
+def test_a_roster_written_after_the_read_that_found_none_still_keeps_the_cap(
+    dynamodb: Any, capped: Registry, clock: Clock
+) -> None:
+    """`rosterless` is a hint read before the write: when the owner's roster appeared meanwhile (here,
+    CAP registrations through the API), the roster's conditional Put fails, and the admission counts
+    again on the roster it then reads: the least recently used is evicted, the cap kept."""
+    store = capped._store
+    clock.advance(minutes=1)
+    late = NewDevice(token="dave-late", platform="ios").registration(
+        registration_id="late-import",
+        owner="dave",
+        source="accounts",
+        used_at=clock.now,
+        lifetime=timedelta(days=30),
+        created_at=clock.now,
+    )
+    assert store.state_for_adoption("dave", late.token_digest, clock.now).rosterless
+    made = _register(capped, clock, CAP, owner="dave")  # the roster is written meanwhile
+    clock.advance(minutes=1)
+    late = replace(late, last_used_at=clock.now, updated_at=clock.now)
+    calls = Calls(dynamodb)
+    evicted = store.add(late, clock.now, yield_to_newer=True, rosterless=True)
+    assert [r.id for r in evicted] == [made[0].id]
+    # Counted without a roster, refused by the roster now there, counted again on it.
+    assert calls.names == ["Query", "BatchGetItem", "TransactWriteItems"] * 2
+    assert _live_ids(capped, "dave") == {made[1].id, made[2].id, "late-import"}
+    assert not store.state_for_adoption("dave", late.token_digest, clock.now).rosterless
+
+
+def test_without_a_cap_the_adoption_read_asks_for_no_roster(
+    dynamodb: Any, registry: Registry, clock: Clock
+) -> None:
+    calls: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: calls.append(params)
+    )
+    state = registry._store.state_for_adoption("erin", "0" * 64, clock.now)
+    assert not state.rosterless
+    [keys] = [request["RequestItems"][TABLE]["Keys"] for request in calls]
+    assert {key["sk"]["S"] for key in keys} == {"TOKEN#" + "0" * 64, "TOMBSTONE"}
 
 
 def test_a_token_taken_from_another_user_counts_against_the_new_holders_cap(

@@ -22,7 +22,7 @@ Bulk import (`push-registry import`) hands every exported record to `Adoption.ad
   record evicts the owner's least recently used, unless every one of the cap's was used after it; then
   the record is not imported (`capped`), so the order of the file never decides which devices stay.
 
-Store calls: `RegistrationStorage.get_and_declared_dead`, `.get`, `.add` (its TokenTaken names the
+Store calls: `RegistrationStorage.state_for_adoption`, `.get`, `.add` (its TokenTaken names the
 holder, its BeyondTheCap the cap) and `.take_over`.
 """
 
@@ -100,8 +100,9 @@ class Adoption:
         digest = incoming.token_digest
         for _ in range(_ATTEMPTS):
             now = self._clock()
-            mine, declared_dead_at = self._store.get_and_declared_dead(record.owner, digest, now)
-            if declared_dead_at is not None and declared_dead_at >= incoming.last_used_at:
+            state = self._store.state_for_adoption(record.owner, digest, now)
+            mine = state.mine
+            if state.declared_dead_at is not None and state.declared_dead_at >= incoming.last_used_at:
                 return AdoptionResult(Adopted.RETIRED)
             if mine is not None and not mine.active and mine.updated_at >= incoming.last_used_at:
                 return AdoptionResult(Adopted.RETIRED, other=mine)
@@ -109,7 +110,7 @@ class Adoption:
                 holder = mine
             else:
                 try:
-                    evicted = self._store.add(incoming, now, yield_to_newer=True)
+                    evicted = self._store.add(incoming, now, yield_to_newer=True, rosterless=state.rosterless)
                     return AdoptionResult(Adopted.IMPORTED, incoming, evicted=tuple(evicted))
                 except BeyondTheCap:
                     return AdoptionResult(Adopted.CAPPED, incoming)

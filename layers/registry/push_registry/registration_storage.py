@@ -10,10 +10,23 @@ it takes. The leases, the owner's cap and the number of requests of each method 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from push_registry.registration import Registration, RegistrationFields
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptionState:
+    """What an import reads before it adopts a record of a token (`state_for_adoption`)."""
+
+    mine: Registration | None  # the record's owner's registration of the token, in any state
+    declared_dead_at: datetime | None  # when a push provider last declared the token dead, if remembered
+    # The owner has no roster (the count of its live registrations under the cap): the owner's first
+    # registration here, or one from before the cap. `add(..., rosterless=True)` then counts the owner's
+    # registrations at once, instead of first trying to count one more on a roster that is not there.
+    rosterless: bool = False
 
 
 @runtime_checkable
@@ -36,10 +49,9 @@ class RegistrationStorage(Protocol):
         """The owner's registration of one token (by its digest), in any state."""
         ...
 
-    def get_and_declared_dead(
-        self, owner: str, digest: str, now: datetime
-    ) -> tuple[Registration | None, datetime | None]:
-        """`get`, and when a push provider last declared the token dead (None: not remembered)."""
+    def state_for_adoption(self, owner: str, digest: str, now: datetime) -> AdoptionState:
+        """`get`, when a push provider last declared the token dead, and whether the owner has a roster
+        (always False without a cap), in one request: the import asks them of every row it may write."""
         ...
 
     def by_id(self, owner: str, registration_id: str) -> Registration | None:
@@ -65,11 +77,17 @@ class RegistrationStorage(Protocol):
     # ------------------------------------------------------------------ writes
 
     def add(
-        self, registration: Registration, now: datetime, *, yield_to_newer: bool = False
+        self,
+        registration: Registration,
+        now: datetime,
+        *,
+        yield_to_newer: bool = False,
+        rosterless: bool = False,
     ) -> list[Registration]:
         """Store a new registration and take its token: the owner's registrations evicted to keep the
         cap. TokenTaken if a live registration holds the token; with `yield_to_newer` (an import's
-        record), BeyondTheCap when all the cap's registrations were used after it."""
+        record), BeyondTheCap when all the cap's registrations were used after it. `rosterless`: the
+        caller read no roster for the owner (`AdoptionState`); a hint only, right when it is stale."""
         ...
 
     def save(self, current: Registration, updated: Registration, now: datetime) -> None:

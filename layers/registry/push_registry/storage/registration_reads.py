@@ -12,6 +12,7 @@ from typing import Any
 
 from push_registry.errors import Contention, Unavailable
 from push_registry.registration import Registration, is_keepable_id
+from push_registry.registration_storage import AdoptionState
 from push_registry.storage.registration_items import (
     LISTED,
     entry_key,
@@ -24,7 +25,7 @@ from push_registry.storage.registration_items import (
     token_key,
     tombstone_key,
 )
-from push_registry.storage.table import GUARD, Item, batch_get, call, parse_time, s
+from push_registry.storage.table import GUARD, ROSTER, Item, batch_get, call, parse_time, s
 
 
 class Reads:
@@ -131,21 +132,24 @@ class Reads:
         item = self.item({"pk": s(owner_key(owner)), "sk": s(token_key(digest))})
         return registration_of(item) if item else None
 
-    def get_and_declared_dead(
-        self, owner: str, digest: str, now: datetime
-    ) -> tuple[Registration | None, datetime | None]:
-        """`get`, and when a push provider last declared the token dead (None: no live tombstone), in
-        one request: the import asks both of every row it may write."""
+    def state_for_adoption(
+        self, owner: str, digest: str, now: datetime, *, with_roster: bool
+    ) -> AdoptionState:
+        """`get`, when a push provider last declared the token dead (None: no live tombstone) and, when
+        `with_roster`, whether the owner has no roster, in one request: the import asks them of every row
+        it may write. A roster is read whatever its expiry, as the writes' conditions see it."""
         key = {"pk": s(owner_key(owner)), "sk": s(token_key(digest))}
         tombstone = tombstone_key(digest)
-        found = batch_get(self._client, self._table, [key, tombstone])
+        roster = {"pk": s(owner_key(owner)), "sk": s(ROSTER)}
+        found = batch_get(self._client, self._table, [key, tombstone, *([roster] if with_roster else [])])
         item = found.get((key["pk"]["S"], key["sk"]["S"]))
         dead = found.get((tombstone["pk"]["S"], tombstone["sk"]["S"]))
         if dead is not None and int(dead["expires_at"]["N"]) <= int(now.timestamp()):
             dead = None  # expired, not yet deleted by TTL
-        return (
-            registration_of(item) if item else None,
-            parse_time(dead["declared_dead_at"]["S"]) if dead else None,
+        return AdoptionState(
+            mine=registration_of(item) if item else None,
+            declared_dead_at=parse_time(dead["declared_dead_at"]["S"]) if dead else None,
+            rosterless=with_roster and (owner_key(owner), ROSTER) not in found,
         )
 
     def holder(self, digest: str, now: datetime) -> tuple[str, str] | None:

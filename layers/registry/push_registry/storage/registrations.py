@@ -60,6 +60,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from push_registry.registration import Registration, RegistrationFields
+from push_registry.registration_storage import AdoptionState
 from push_registry.storage.deactivations import Deactivations
 from push_registry.storage.heartbeats import Heartbeats
 from push_registry.storage.owner_data import OwnerData
@@ -122,10 +123,8 @@ class RegistrationStore:
     def get(self, owner: str, digest: str) -> Registration | None:
         return self._reads.get(owner, digest)
 
-    def get_and_declared_dead(
-        self, owner: str, digest: str, now: datetime
-    ) -> tuple[Registration | None, datetime | None]:
-        return self._reads.get_and_declared_dead(owner, digest, now)
+    def state_for_adoption(self, owner: str, digest: str, now: datetime) -> AdoptionState:
+        return self._reads.state_for_adoption(owner, digest, now, with_roster=self.max_devices_per_user > 0)
 
     def holder(self, digest: str, now: datetime) -> tuple[str, str] | None:
         return self._reads.holder(digest, now)
@@ -142,9 +141,14 @@ class RegistrationStore:
     # ------------------------------------------------------------------ writes that take a token
 
     def add(
-        self, registration: Registration, now: datetime, *, yield_to_newer: bool = False
+        self,
+        registration: Registration,
+        now: datetime,
+        *,
+        yield_to_newer: bool = False,
+        rosterless: bool = False,
     ) -> list[Registration]:
-        return self._writes.add(registration, now, yield_to_newer=yield_to_newer)
+        return self._writes.add(registration, now, yield_to_newer=yield_to_newer, rosterless=rosterless)
 
     def save(self, current: Registration, updated: Registration, now: datetime) -> None:
         self._writes.save(current, updated, now)

@@ -31,10 +31,20 @@ class Roster:
         self.max_devices_per_user = max_devices_per_user
 
     def admit(
-        self, parts: list[Item], registration: Registration, now: datetime, yield_to_newer: bool = False
+        self,
+        parts: list[Item],
+        registration: Registration,
+        now: datetime,
+        yield_to_newer: bool = False,
+        rosterless: bool = False,
     ) -> list[Registration]:
         """Run `parts`, which give `registration.owner` the new live `registration`, within the owner's
         cap: the registrations evicted for room.
+
+        First one more is counted on the roster, in the parts' transaction; when there is no roster, or
+        it is full, the owner's registrations are counted and the roster written as read. `rosterless`
+        (the caller just read no roster) goes to the counting at once, saving the transaction that
+        would fail; if a roster was written meanwhile, the counting's condition fails and reads it.
 
         Cancelled as the parts alone would raise it (their positions unchanged) when one of them failed.
         """
@@ -42,13 +52,15 @@ class Roster:
             transact(self._client, parts)
             return []
         at = len(parts)
-        try:
-            transact(self._client, [*parts, {"Update": self._room(registration)}])
-            return []
-        except Cancelled as cancelled:
-            if any(cancelled.failed[:at]):
-                raise
-            roster = cancelled.items[at]  # None: no roster yet
+        roster: Item | None = None
+        if not rosterless:
+            try:
+                transact(self._client, [*parts, {"Update": self._room(registration)}])
+                return []
+            except Cancelled as cancelled:
+                if any(cancelled.failed[:at]):
+                    raise
+                roster = cancelled.items[at]  # None: no roster yet
         for _ in range(_ADMISSION_ATTEMPTS):
             put, evicted = self._admission(roster, registration, now, yield_to_newer)
             evictions = [part for gone in evicted for part in self._eviction(gone, now)]

@@ -28,13 +28,19 @@ class TokenWrites:
         self._roster = roster
 
     def add(
-        self, registration: Registration, now: datetime, *, yield_to_newer: bool = False
+        self,
+        registration: Registration,
+        now: datetime,
+        *,
+        yield_to_newer: bool = False,
+        rosterless: bool = False,
     ) -> list[Registration]:
         """Store a new registration and take its token; TokenTaken if a live registration holds it.
 
         A token whose guard names a registration that is no longer live is taken in a second
         transaction, which checks that atomically. The owner's registrations evicted to keep the cap;
         `yield_to_newer` (an import's record): BeyondTheCap instead when all the cap's are used later.
+        `rosterless`: the caller read no roster for the owner (see `Roster.admit`).
         """
         try:
             return self._roster.admit(
@@ -46,15 +52,21 @@ class TokenWrites:
                 registration,
                 now,
                 yield_to_newer=yield_to_newer,
+                rosterless=rosterless,
             )
         except Cancelled as cancelled:
             guard = cancelled.items[0]
         if guard is None or int(guard.get("held_until", {"N": "0"})["N"]) > int(now.timestamp()):
             raise _taken(guard, registration.owner)  # its holder is certainly live
-        return self._take_from_stale(registration, guard, now, yield_to_newer)
+        return self._take_from_stale(registration, guard, now, yield_to_newer, rosterless)
 
     def _take_from_stale(
-        self, registration: Registration, guard: Item, now: datetime, yield_to_newer: bool = False
+        self,
+        registration: Registration,
+        guard: Item,
+        now: datetime,
+        yield_to_newer: bool = False,
+        rosterless: bool = False,
     ) -> list[Registration]:
         """Take the token from a guard whose registration may have expired: atomically, only if the
         registration the guard names is not live; TokenTaken otherwise.
@@ -70,6 +82,7 @@ class TokenWrites:
                 registration,
                 now,
                 yield_to_newer=yield_to_newer,
+                rosterless=rosterless,
             )
         except Cancelled as cancelled:
             raise _stale_take_refused(cancelled, 0, guard, registration.owner) from None
