@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
 from ops.sources import PINPOINT
 from push_registry import catalog
 from push_registry.registration import (
@@ -113,16 +115,30 @@ class Violation:
 
 # A Scan segment per this many bytes of table: about one page (1 MB) each.
 _SEGMENT_BYTES = 1_000_000
+# DynamoDB Local's wire protocol, which the dumps read directly (see `scan`).
+_SCAN_HEADERS = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "DynamoDB_20120810.Scan",
+    # DynamoDB Local (-sharedDb) checks no signature; the header only has to be there.
+    "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+}
+_wire = requests.Session()
 
 
 def scan(client: Any, table_name: str) -> list[Item]:
-    """Every item of the table, read with strong consistency, segment by segment and page by page.
+    """Every item of the table of the DynamoDB Local `client` points at, read with strong consistency,
+    segment by segment and page by page.
 
     DynamoDB Local sorts a whole segment again for each page of a Scan, so a table read as one segment
     costs it the square of the table's size (80,000 items: 11 s of its CPU as one segment, 1.3 s as 16).
     A segment per megabyte of the table (`TableSizeBytes`, which DynamoDB Local keeps current; a stale
     figure only makes fewer segments) keeps each about one page. The segments together are the whole
     table, as the pages of one are; a Scan's order is unspecified, and callers key or sort the items.
+
+    The pages are read as DynamoDB's JSON, without botocore: its parsing of every attribute cost five
+    times the JSON decoding (5,000 items: 0.26 s of Python against 0.05 s). The items are what botocore
+    returns (`{"S": ...}`, numbers as strings) but for binary values, left base64: the registry stores none.
     """
     size = int(client.describe_table(TableName=table_name)["Table"].get("TableSizeBytes", 0))
     segments = size // _SEGMENT_BYTES + 1
@@ -132,7 +148,11 @@ def scan(client: Any, table_name: str) -> list[Item]:
         if segments > 1:
             request |= {"Segment": segment, "TotalSegments": segments}
         while True:
-            page = client.scan(**request)
+            answer = _wire.post(
+                client.meta.endpoint_url, data=json.dumps(request), headers=_SCAN_HEADERS, timeout=60
+            )
+            answer.raise_for_status()
+            page = answer.json()
             items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 break
